@@ -1,0 +1,52 @@
+# odmrd - RFC 2645 On-Demand Mail Relay server (provider side).
+# make, make check, make install [PREFIX=/usr/local DESTDIR=]; see README.md for the rest.
+
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+
+CC      ?= cc
+WARN    = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wformat=2
+CFLAGS  ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE $(shell pkg-config --cflags libsasl2)
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SAN)
+SASL_LIBS = $(shell pkg-config --libs libsasl2)
+LIBS    = $(SASL_LIBS) -lgdbm -lwrap -ljansson
+CHECK_LIBS = $(shell pkg-config --libs check)
+
+CORE_OBJS = session.o linebuf.o log.o config.o domains.o
+DAEMON_OBJS = odmrd.o auth.o handoff.o $(CORE_OBJS)
+MAP_OBJS = odmrd-map.o domains.o
+UNIT_OBJS = tests/unit/check_main.o tests/unit/check_linebuf.o tests/unit/check_domains.o \
+	tests/unit/check_config.o tests/unit/check_session.o tests/unit/check_map.o \
+	tests/unit/fake_auth.o tests/unit/fake_handoff.o
+
+all: odmrd odmrd-map
+
+odmrd: $(DAEMON_OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIBS)
+
+odmrd-map: $(MAP_OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(MAP_OBJS) -lgdbm
+
+%.o: %.c $(wildcard *.h)
+	$(CC) $(CPPFLAGS) -I. $(ALL_CFLAGS) -c -o $@ $<
+
+tests/unit/check_odmrd: $(UNIT_OBJS) $(CORE_OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(CORE_OBJS) $(SASL_LIBS) -lgdbm $(CHECK_LIBS)
+
+# Unit tests first (fast), then the process-level suites; each suite prints "N passed, N failed".
+check: all tests/unit/check_odmrd
+	tests/run-all.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 odmrd odmrd-map $(DESTDIR)$(SBINDIR)/
+	install -m 0644 man/odmrd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/odmrd.8 man/odmrd-map.8 $(DESTDIR)$(MANDIR)/man8/
+
+clean:
+	rm -f odmrd odmrd-map *.o tests/unit/*.o tests/unit/check_odmrd
+
+.PHONY: all check install clean

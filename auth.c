@@ -1,0 +1,290 @@
+/*
+ * auth.c - Cyrus SASL server side for odmrd.
+ *
+ * Trusts libsasl2 for the cryptography and the password store; trusts nothing the client sends
+ * (mechanism names are checked against our own advertised list before libsasl2 sees them,
+ * CVE-2019-19906). Invariants: ANONYMOUS is never offered; PLAIN and LOGIN only when the admin
+ * lists them; every failure leaves a fresh connection for the next attempt.
+ */
+#include <ctype.h>
+#include <sasl/sasl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "log.h"
+
+/* Default mechanism list: challenge-response only, strongest first. */
+#define AUTH_DEFAULT_MECHS "SCRAM-SHA-256 CRAM-MD5"
+
+struct auth {
+	const struct config *cf;
+	sasl_conn_t *conn;
+	char *local, *remote;
+	char mechs[256];      /* advertised, space separated */
+	char why[256];        /* last failure, loggable */
+	sasl_callback_t cb[4];
+};
+
+static int auth_inited;
+
+/* SASL_CB_GETOPT: sasl_* config keys without the prefix; mech_list defaults to ours. */
+static int auth_getopt(void *ctx, const char *plugin, const char *option,
+		       const char **result, unsigned *len)
+{
+	const struct config *cf = ctx;
+
+	(void)plugin;
+	for (size_t i = 0; i < cf->n_sasl_opts; i++)
+		if (!strcmp(cf->sasl_opts[i].key, option)) {
+			*result = cf->sasl_opts[i].value;
+			if (len)
+				*len = (unsigned)strlen(*result);
+			return SASL_OK;
+		}
+	if (!strcmp(option, "mech_list")) {
+		*result = AUTH_DEFAULT_MECHS;
+		if (len)
+			*len = (unsigned)strlen(*result);
+		return SASL_OK;
+	}
+	return SASL_FAIL;
+}
+
+/* SASL_CB_GETPATH: a private plugin directory, when configured, cuts start-up cost. */
+static int auth_getpath(void *ctx, const char **path)
+{
+	const struct config *cf = ctx;
+
+	*path = cf->sasl_plugin_dir;
+	return SASL_OK;
+}
+
+/* SASL_CB_LOG: libsasl2's own messages into our log, at debug level for the chatty ones. */
+static int auth_log(void *ctx, int level, const char *message)
+{
+	(void)ctx;
+	if (level <= SASL_LOG_ERR)
+		log_msg(LOG_ERR, "sasl: %s", message);
+	else if (level <= SASL_LOG_WARN)
+		log_msg(LOG_WARNING, "sasl: %s", message);
+	return SASL_OK;
+}
+
+/* True if the admin put NAME in sasl_mech_list explicitly. */
+static int auth_admin_listed(const struct config *cf, const char *name)
+{
+	for (size_t i = 0; i < cf->n_sasl_opts; i++) {
+		if (strcmp(cf->sasl_opts[i].key, "mech_list"))
+			continue;
+		const char *p = cf->sasl_opts[i].value;
+		size_t n = strlen(name);
+		while ((p = strcasestr(p, name)) != NULL) {
+			int start = p == cf->sasl_opts[i].value || isspace((unsigned char)p[-1]);
+			if (start && (p[n] == '\0' || isspace((unsigned char)p[n])))
+				return 1;
+			p += n;
+		}
+	}
+	return 0;
+}
+
+/* Open a fresh sasl_conn with our security properties. */
+static enum auth_rc auth_connect(struct auth *a)
+{
+	sasl_security_properties_t sp = { 0 };
+	const struct config *cf = a->cf;
+	int rc;
+
+	rc = sasl_server_new("smtp", cf->hostname, cf->sasl_realm[0] ? cf->sasl_realm : NULL,
+			     a->local, a->remote, NULL, 0, &a->conn);
+	if (rc != SASL_OK) {
+		snprintf(a->why, sizeof a->why, "sasl_server_new: %s", sasl_errstring(rc, NULL, NULL));
+		a->conn = NULL;
+		return AUTH_TEMP;
+	}
+	sp.max_ssf = 0;       /* no SASL security layer: we do not wrap the SMTP stream */
+	sp.maxbufsize = 0;
+	sp.security_flags = SASL_SEC_NOANONYMOUS;
+	if (!auth_admin_listed(cf, "PLAIN") && !auth_admin_listed(cf, "LOGIN"))
+		sp.security_flags |= SASL_SEC_NOPLAINTEXT;
+	rc = sasl_setprop(a->conn, SASL_SEC_PROPS, &sp);
+	if (rc != SASL_OK) {
+		snprintf(a->why, sizeof a->why, "sasl_setprop: %s", sasl_errdetail(a->conn));
+		sasl_dispose(&a->conn);
+		return AUTH_TEMP;
+	}
+	return AUTH_OK;
+}
+
+/* Build the advertised list: what libsasl2 can do, minus what we never offer. */
+static void auth_build_mechs(struct auth *a)
+{
+	const char *list = NULL;
+	unsigned len;
+	int count;
+	size_t o = 0;
+
+	a->mechs[0] = '\0';
+	if (sasl_listmech(a->conn, NULL, "", " ", "", &list, &len, &count) != SASL_OK)
+		return;
+	char *copy = strndup(list, len), *save = NULL;
+	if (copy == NULL)
+		return;
+	for (char *m = strtok_r(copy, " ", &save); m; m = strtok_r(NULL, " ", &save)) {
+		if (!strcasecmp(m, "ANONYMOUS") || strlen(m) > AUTH_MECH_MAX)
+			continue;
+		if ((!strcasecmp(m, "PLAIN") || !strcasecmp(m, "LOGIN")) && !auth_admin_listed(a->cf, m))
+			continue;
+		int k = snprintf(a->mechs + o, sizeof a->mechs - o, "%s%s", o ? " " : "", m);
+		if (k < 0 || (size_t)k >= sizeof a->mechs - o)
+			break;
+		o += (size_t)k;
+	}
+	free(copy);
+}
+
+/* See auth.h. */
+struct auth *auth_open(const struct config *cf, const char *local, const char *remote,
+		       char *err, size_t errlen)
+{
+	struct auth *a = calloc(1, sizeof *a);
+	int rc;
+
+	if (a == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	a->cf = cf;
+	a->local = local ? strdup(local) : NULL;
+	a->remote = remote ? strdup(remote) : NULL;
+	a->cb[0] = (sasl_callback_t){ SASL_CB_GETOPT, (int (*)(void))(void (*)(void))auth_getopt, (void *)cf };
+	a->cb[1] = (sasl_callback_t){ SASL_CB_LOG, (int (*)(void))(void (*)(void))auth_log, NULL };
+	if (cf->sasl_plugin_dir != NULL) {
+		a->cb[2] = (sasl_callback_t){ SASL_CB_GETPATH, (int (*)(void))(void (*)(void))auth_getpath, (void *)cf };
+		a->cb[3] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
+	} else {
+		a->cb[2] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
+	}
+	if (!auth_inited) {
+		rc = sasl_server_init(a->cb, "odmrd");
+		if (rc != SASL_OK) {
+			snprintf(err, errlen, "sasl_server_init: %s", sasl_errstring(rc, NULL, NULL));
+			auth_close(a);
+			return NULL;
+		}
+		auth_inited = 1;
+	}
+	if (auth_connect(a) != AUTH_OK) {
+		snprintf(err, errlen, "%s", a->why);
+		auth_close(a);
+		return NULL;
+	}
+	auth_build_mechs(a);
+	if (a->mechs[0] == '\0') {
+		snprintf(err, errlen, "no usable SASL mechanism (check sasl_mech_list and the plugins)");
+		auth_close(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* Advertised mechanisms. */
+const char *auth_mechs(const struct auth *a)
+{
+	return a->mechs;
+}
+
+/* Map a libsasl2 result onto the SMTP outcome, remembering a loggable reason. */
+static enum auth_rc auth_map(struct auth *a, int rc, const char *step)
+{
+	switch (rc) {
+	case SASL_OK:
+		return AUTH_OK;
+	case SASL_CONTINUE:
+		return AUTH_CONTINUE;
+	case SASL_NOMECH:
+	case SASL_TOOWEAK:
+	case SASL_ENCRYPT:
+		snprintf(a->why, sizeof a->why, "%s: mechanism unavailable", step);
+		return AUTH_NOMECH;
+	case SASL_TRYAGAIN:
+	case SASL_FAIL:
+	case SASL_NOMEM:
+	case SASL_UNAVAIL:
+		snprintf(a->why, sizeof a->why, "%s: %s", step, sasl_errstring(rc, NULL, NULL));
+		return AUTH_TEMP;
+	default:
+		/* BADAUTH, NOUSER, NOAUTHZ, BADPROT, ...: one answer so a prober learns nothing. */
+		snprintf(a->why, sizeof a->why, "%s: %s", step, sasl_errstring(rc, NULL, NULL));
+		return AUTH_FAIL;
+	}
+}
+
+/* See auth.h. */
+enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsigned inlen,
+			const char **out, unsigned *outlen)
+{
+	if (a->conn == NULL && auth_connect(a) != AUTH_OK)
+		return AUTH_TEMP;
+	*out = NULL;
+	*outlen = 0;
+	int rc = sasl_server_start(a->conn, mech, in, inlen, out, outlen);
+	if (rc == SASL_BADPROT && in != NULL) {
+		snprintf(a->why, sizeof a->why, "initial response not allowed for %s", mech);
+		return AUTH_SYNTAX;
+	}
+	return auth_map(a, rc, "start");
+}
+
+/* See auth.h. */
+enum auth_rc auth_step(struct auth *a, const char *in, unsigned inlen,
+		       const char **out, unsigned *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	if (a->conn == NULL)
+		return AUTH_TEMP;
+	return auth_map(a, sasl_server_step(a->conn, in, inlen, out, outlen), "step");
+}
+
+/* See auth.h. */
+const char *auth_user(const struct auth *a)
+{
+	const void *user = NULL;
+
+	if (a->conn == NULL || sasl_getprop(a->conn, SASL_USERNAME, &user) != SASL_OK)
+		return NULL;
+	return user;
+}
+
+/* See auth.h. */
+const char *auth_why(const struct auth *a)
+{
+	return a->why;
+}
+
+/* See auth.h. */
+enum auth_rc auth_reset(struct auth *a)
+{
+	if (a->conn != NULL)
+		sasl_dispose(&a->conn);
+	return auth_connect(a);
+}
+
+/* Dispose of the connection and the library state. */
+void auth_close(struct auth *a)
+{
+	if (a == NULL)
+		return;
+	if (a->conn != NULL)
+		sasl_dispose(&a->conn);
+	if (auth_inited) {
+		sasl_server_done();
+		auth_inited = 0;
+	}
+	free(a->local);
+	free(a->remote);
+	free(a);
+}

@@ -1,0 +1,46 @@
+/*
+ * auth.h - SMTP AUTH (RFC 4954) mechanisms through Cyrus SASL. The session core sees only this
+ * interface, so tests and the fuzzer can link a fake behind it.
+ */
+#ifndef ODMRD_AUTH_H
+#define ODMRD_AUTH_H
+
+#include "config.h"
+
+enum auth_rc {
+	AUTH_OK,        /* authenticated: 235 */
+	AUTH_CONTINUE,  /* send the challenge in a 334 */
+	AUTH_FAIL,      /* bad credentials or unknown user alike: 535 */
+	AUTH_NOMECH,    /* mechanism not offered: 504 */
+	AUTH_SYNTAX,    /* protocol misuse, e.g. initial response to a server-first mechanism: 501 */
+	AUTH_TEMP       /* backend trouble: 454 */
+};
+
+/* Longest mechanism name (RFC 4422 3.1). */
+#define AUTH_MECH_MAX 20
+
+struct auth;
+
+/*
+ * Initialise SASL once per process and open a connection context.
+ * local/remote: "ip;port" strings or NULL. On failure: NULL and a reason in err.
+ */
+struct auth *auth_open(const struct config *cf, const char *local, const char *remote,
+		       char *err, size_t errlen);
+/* The advertised mechanisms, space separated, upper case; never ANONYMOUS. */
+const char *auth_mechs(const struct auth *a);
+/* Begin MECH (already checked against auth_mechs) with an optional decoded initial response. */
+enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsigned inlen,
+			const char **out, unsigned *outlen);
+/* Feed one decoded client response. */
+enum auth_rc auth_step(struct auth *a, const char *in, unsigned inlen,
+		       const char **out, unsigned *outlen);
+/* The authenticated user as libsasl2 reports it (e.g. "alice@realm"), after AUTH_OK. */
+const char *auth_user(const struct auth *a);
+/* A one-line reason for the last failure, safe to log (never a secret). */
+const char *auth_why(const struct auth *a);
+/* Drop the current exchange and start a fresh SASL connection (after any failure). */
+enum auth_rc auth_reset(struct auth *a);
+void auth_close(struct auth *a);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * config.h - odmrd.conf: the admin's settings, parsed once per session.
+ * Everything here is trusted (root-owned file); values are validated at parse time.
+ */
+#ifndef ODMRD_CONFIG_H
+#define ODMRD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CF_DEFAULT_PATH "/etc/odmrd/odmrd.conf"
+
+enum cf_mta { CF_MTA_NONE, CF_MTA_POSTFIX, CF_MTA_SENDMAIL, CF_MTA_EXEC };
+
+/* One "sasl_KEY = value" line, handed to libsasl2 as KEY through SASL_CB_GETOPT. */
+struct cf_sasl_opt {
+	char *key;
+	char *value;
+};
+
+struct config {
+	char *hostname;           /* greeting/EHLO name; default: the host's FQDN */
+	char *customer_map;       /* GDBM file: user -> domains */
+	char *sasl_realm;         /* user_realm for sasl_server_new; "" = none */
+	char *sasl_plugin_dir;    /* SASL_CB_GETPATH; NULL = libsasl2's default */
+	struct cf_sasl_opt *sasl_opts;
+	size_t n_sasl_opts;
+
+	unsigned max_auth_failures;  /* failed AUTHs before 421 (3) */
+	unsigned soft_error_limit;   /* errors before the tarpit starts (3) */
+	unsigned hard_error_limit;   /* errors before 421 and close (10) */
+	unsigned error_delay_ms;     /* tarpit delay per error past the soft limit */
+	unsigned auth_fail_delay_ms; /* delay before every 535, equal for all causes */
+	unsigned greet_pause_ms;     /* wait before the greeting; talkers get 554 */
+	unsigned idle_timeout;       /* seconds waiting for one command line (300) */
+	unsigned session_timeout;    /* seconds from connect to ATRN reply (600) */
+	unsigned atrn_timeout;       /* seconds, reversed-state read timeout (>= 600) */
+	unsigned max_domains;        /* domains one ATRN may name (32) */
+	unsigned atrn_interval;      /* seconds a customer must wait between ATRNs (0) */
+	bool tcp_wrappers;           /* consult hosts_ctl("odmrd") ourselves */
+	int syslog_facility;         /* LOG_MAIL */
+	char *log_file;              /* append log lines here instead of syslog */
+
+	enum cf_mta mta;
+	char *run_dir;               /* sockets and locks (/run/odmrd) */
+	char *postqueue;             /* /usr/sbin/postqueue */
+	char *postfix_config_dir;    /* postqueue -c DIR; NULL = default instance */
+	unsigned postfix_idle;       /* seconds with nothing open/active before QUIT (2) */
+	char *sendmail;              /* /usr/sbin/sendmail */
+	char *sendmail_cf;           /* sendmail -C FILE; NULL = default */
+	char *exec_command;          /* mta = exec: program and args, no shell */
+};
+
+/* Parse PATH into *cf (defaults first). On error: -1 and "file:line: reason" in err. */
+int cf_load(const char *path, struct config *cf, char *err, size_t errlen);
+/* Fill *cf with the built-in defaults only. */
+void cf_defaults(struct config *cf);
+void cf_free(struct config *cf);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * odmrd.c - main: one RFC 2645 session on the socket inetd gave us as fd 0/1.
+ *
+ * Reads the config, checks TCP wrappers when asked, opens SASL, then runs the session core with
+ * poll(2)-bounded reads and writes until it closes or hands the connection to the MTA relay.
+ * Trusts: the config file and the command line (root's). Invariants: nothing is written to fd 2
+ * (under xinetd it is the socket); every wait has a deadline; a startup failure still answers 421.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <tcpd.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "handoff.h"
+#include "log.h"
+#include "session.h"
+
+/* libwrap wants these two symbols defined by the program. */
+int allow_severity = LOG_INFO;
+int deny_severity = LOG_NOTICE;
+
+struct io_ctx {
+	int in, out;
+	unsigned write_timeout;  /* seconds */
+};
+
+/* Milliseconds on a monotonic clock. */
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Write everything or give up after the write timeout: a client that never reads cannot hold us. */
+static int io_write(void *vctx, const char *buf, size_t len)
+{
+	struct io_ctx *c = vctx;
+	long long deadline = now_ms() + (long long)c->write_timeout * 1000;
+
+	while (len > 0) {
+		ssize_t n = write(c->out, buf, len);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		long long left = deadline - now_ms();
+		struct pollfd p = { .fd = c->out, .events = POLLOUT };
+		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Tarpit and greeting pause. */
+static void io_pause(void *vctx, unsigned ms)
+{
+	(void)vctx;
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Has the client sent octets we have not read? (FIONREAD: EOF is not data.) */
+static int io_pending(void *vctx)
+{
+	struct io_ctx *c = vctx;
+	int n = 0;
+
+	return ioctl(c->in, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* "ip" and "ip;port" (libsasl2's form) for one end of the socket; false if fd 0 is not one. */
+static int sock_name(int fd, int peer, char *ip, size_t iplen, char *ipport, size_t iplen2)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int port;
+
+	if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &sl) : getsockname(fd, (struct sockaddr *)&ss, &sl)) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)iplen);
+		port = ntohs(sin->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)iplen);
+		port = ntohs(sin6->sin6_port);
+	} else {
+		return 0;
+	}
+	snprintf(ipport, iplen2, "%s;%d", ip, port);
+	return 1;
+}
+
+/* Read and dispatch until the session closes or hands off; enforces idle and session deadlines. */
+static enum sess_action run_session(struct session *s, const struct config *cf, int in)
+{
+	long long deadline = now_ms() + (long long)cf->session_timeout * 1000;
+	char buf[4096];
+
+	for (;;) {
+		long long left = deadline - now_ms();
+		long long idle = (long long)cf->idle_timeout * 1000;
+		int by_idle = idle < left;
+		struct pollfd p = { .fd = in, .events = POLLIN };
+		int r = left <= 0 ? 0 : poll(&p, 1, (int)(by_idle ? idle : left));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return session_timeout(s, by_idle);
+		ssize_t n = read(in, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return session_eof(s);
+		enum sess_action a = session_input(s, buf, (size_t)n);
+		if (a != SA_CONTINUE)
+			return a;
+	}
+}
+
+/* Print usage where someone can see it: a terminal, never the socket. */
+static void usage(void)
+{
+	if (isatty(2))
+		fprintf(stderr, "usage: odmrd [-f config]\n");
+	log_msg(LOG_ERR, "usage: odmrd [-f config]");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cfpath = CF_DEFAULT_PATH;
+	struct config cf;
+	char err[512] = "", peer[64] = "unknown", peerport[80], local[64], localport[80];
+	const char *startup_err = NULL;
+	struct auth *auth = NULL;
+	int opt;
+
+	signal(SIGPIPE, SIG_IGN);
+	log_open(LOG_MAIL, NULL);
+	while ((opt = getopt(argc, argv, "f:")) != -1) {
+		if (opt != 'f') {
+			usage();
+			return 2;
+		}
+		cfpath = optarg;
+	}
+	if (optind != argc) {
+		usage();
+		return 2;
+	}
+	if (cf_load(cfpath, &cf, err, sizeof err) != 0) {
+		startup_err = err;
+		cf_free(&cf);
+		cf_defaults(&cf);
+	} else if (cf.log_file != NULL || cf.syslog_facility != LOG_MAIL) {
+		log_close();
+		if (log_open(cf.syslog_facility, cf.log_file) != 0) {
+			log_open(cf.syslog_facility, NULL);
+			log_msg(LOG_ERR, "cannot open log_file %s: %s", cf.log_file, strerror(errno));
+		}
+	}
+	int have_peer = sock_name(0, 1, peer, sizeof peer, peerport, sizeof peerport);
+	int have_local = sock_name(0, 0, local, sizeof local, localport, sizeof localport);
+	if (startup_err == NULL && cf.tcp_wrappers &&
+	    !hosts_ctl("odmrd", STRING_UNKNOWN, have_peer ? peer : STRING_UNKNOWN, STRING_UNKNOWN)) {
+		snprintf(err, sizeof err, "refused by TCP wrappers (hosts.allow/hosts.deny, daemon odmrd)");
+		startup_err = err;
+	}
+	if (startup_err == NULL) {
+		auth = auth_open(&cf, have_local ? localport : NULL, have_peer ? peerport : NULL, err, sizeof err);
+		if (auth == NULL)
+			startup_err = err;
+	}
+	log_msg(LOG_INFO, "connect from %s", peer);
+
+	struct io_ctx ioc = { 0, 1, cf.idle_timeout };
+	struct session_io io = { &ioc, io_write, io_pause, io_pending };
+	struct session *s = session_new(&cf, &io, auth, peer);
+	if (s == NULL) {
+		log_msg(LOG_ERR, "out of memory");
+		return 1;
+	}
+	enum sess_action a = session_start(s, startup_err);
+	if (a == SA_CONTINUE)
+		a = run_session(s, &cf, 0);
+	if (a == SA_HANDOFF) {
+		struct ho_stats st = { 0 };
+		handoff_run(session_take_handoff(s), 0, 1, &st);
+		session_set_result(s, st.result ? st.result : "done");
+		log_msg(LOG_INFO, "reversed peer=%s mta_conns=%u messages=%u rcpts_ok=%u rcpts_failed=%u result=%s",
+			peer, st.mta_conns, st.messages, st.rcpts_ok, st.rcpts_failed,
+			st.result ? st.result : "done");
+	}
+	session_free(s);
+	auth_close(auth);
+	cf_free(&cf);
+	log_close();
+	return 0;
+}

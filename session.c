@@ -1,0 +1,588 @@
+/*
+ * session.c - the provider side of RFC 2645 up to the turn: EHLO, AUTH, ATRN, QUIT.
+ *
+ * Trusts: the config, and the auth/domains/handoff modules behind their interfaces. Trusts nothing
+ * the client sends. Invariants: one state enum and one command table decide what is allowed before
+ * any handler runs; every answer leaves through reply(); the client must wait for each reply (we
+ * never advertise PIPELINING), so octets that arrive ahead of a reply end the session with 554;
+ * nothing is handed off unless the last thing the client sent was the ATRN line.
+ */
+#include <ctype.h>
+#include <sasl/saslutil.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "domains.h"
+#include "handoff.h"
+#include "linebuf.h"
+#include "log.h"
+#include "session.h"
+
+enum sess_state {
+	ST_GREET = 1 << 0,   /* greeting sent, no EHLO yet */
+	ST_READY = 1 << 1,   /* EHLO done, not authenticated */
+	ST_AUTH = 1 << 2,    /* inside a SASL exchange: lines are responses, not commands */
+	ST_AUTHED = 1 << 3,  /* authenticated: ATRN and QUIT */
+	ST_DONE = 1 << 4     /* 250 to ATRN sent, or closing */
+};
+#define ST_ANY (ST_GREET | ST_READY | ST_AUTHED)
+
+/* Largest decoded SASL message: an AUTH line's base64 payload. */
+#define SESS_SASL_MAX (LB_SIZE / 4 * 3)
+
+struct session {
+	const struct config *cf;
+	struct session_io io;
+	struct auth *auth;
+	struct handoff *ho;
+	struct linebuf lb;
+	enum sess_state state;
+	unsigned errors;
+	unsigned auth_failures;
+	bool auth_final;              /* success data sent in a 334: expect an empty response */
+	int last_code;                /* last reply code, for the summary */
+	const char *result;           /* reversed-state outcome, for the summary */
+	char mech[AUTH_MECH_MAX + 1];
+	char user[LOG_ESC_SIZE];      /* as libsasl2 reports it */
+	char user_log[LOG_ESC_SIZE];  /* the same, escaped */
+	char peer[LOG_ESC_SIZE];
+	char helo[LOG_ESC_SIZE];      /* escaped */
+	char asked[512];
+	char granted[512];
+	char sasl_buf[SESS_SASL_MAX + 1];
+	char out[LB_SIZE * 2];        /* one reply, formatted */
+};
+
+typedef enum sess_action (*cmd_fn)(struct session *, const char *arg);
+
+/* The command table: where each command is allowed, and the answer anywhere else. */
+struct cmd {
+	const char *name;
+	cmd_fn fn;
+	unsigned states;
+	int oos_code;
+	const char *oos_text;
+};
+
+static enum sess_action cmd_ehlo(struct session *, const char *);
+static enum sess_action cmd_auth(struct session *, const char *);
+static enum sess_action cmd_atrn(struct session *, const char *);
+static enum sess_action cmd_quit(struct session *, const char *);
+static enum sess_action cmd_noop(struct session *, const char *);
+
+static const struct cmd cmd_table[] = {
+	{ "EHLO", cmd_ehlo, ST_GREET | ST_READY, 503, "Already authenticated" },
+	{ "AUTH", cmd_auth, ST_READY, 503, "Send EHLO first, or already authenticated" },
+	{ "ATRN", cmd_atrn, ST_AUTHED, 530, "Authentication required" },
+	{ "QUIT", cmd_quit, ST_ANY, 0, NULL },
+	{ "NOOP", cmd_noop, ST_ANY, 0, NULL },
+	{ "RSET", cmd_noop, ST_ANY, 0, NULL },
+};
+
+/* Codes that mean "the client did something wrong" and feed the error limit. */
+static bool reply_is_error(int code)
+{
+	return (code >= 500 && code <= 504) || code == 530 || code == 554;
+}
+
+/*
+ * The one way out for every answer: formats CODE and TEXT (one line per '\n'), applies the tarpit,
+ * writes, and enforces the hard error limit.
+ */
+static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
+{
+	char text[2048];
+	va_list ap;
+	size_t o = 0;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	for (char *line = text, *nl;; line = nl + 1) {
+		nl = strchr(line, '\n');
+		int k = snprintf(s->out + o, sizeof s->out - o, "%d%c%.*s\r\n", code, nl ? '-' : ' ',
+				 nl ? (int)(nl - line) : (int)strlen(line), line);
+		if (k > 0)
+			o += (size_t)k < sizeof s->out - o ? (size_t)k : sizeof s->out - o - 1;
+		if (nl == NULL)
+			break;
+	}
+	s->last_code = code;
+	if (reply_is_error(code) && ++s->errors > s->cf->soft_error_limit)
+		s->io.pause(s->io.ctx, s->cf->error_delay_ms);
+	if (s->io.write(s->io.ctx, s->out, o) < 0) {
+		log_msg(LOG_INFO, "write to client failed; closing");
+		s->state = ST_DONE;
+		return SA_CLOSE;
+	}
+	if (code == 421 || code == 221 || (code == 554))
+		return SA_CLOSE;
+	if (reply_is_error(code) && s->errors >= s->cf->hard_error_limit) {
+		log_msg(LOG_NOTICE, "too many errors (%u) from %s; closing", s->errors, s->peer);
+		return reply(s, 421, "%s Too many errors, closing connection", s->cf->hostname);
+	}
+	return SA_CONTINUE;
+}
+
+/* The greeting and EHLO name we present. */
+static const char *sess_name(const struct session *s)
+{
+	return s->cf->hostname ? s->cf->hostname : "localhost";
+}
+
+/* See session.h. */
+struct session *session_new(const struct config *cf, const struct session_io *io,
+			    struct auth *auth, const char *peer)
+{
+	struct session *s = calloc(1, sizeof *s);
+
+	if (s == NULL)
+		return NULL;
+	s->cf = cf;
+	s->io = *io;
+	s->auth = auth;
+	s->state = ST_GREET;
+	lb_init(&s->lb);
+	log_esc(peer, strlen(peer), s->peer, sizeof s->peer);
+	strcpy(s->user_log, "-");
+	strcpy(s->mech, "-");
+	strcpy(s->helo, "-");
+	strcpy(s->asked, "-");
+	strcpy(s->granted, "-");
+	return s;
+}
+
+/* See session.h. */
+enum sess_action session_start(struct session *s, const char *startup_err)
+{
+	if (startup_err != NULL) {
+		log_msg(LOG_ERR, "cannot serve %s: %s", s->peer, startup_err);
+		return reply(s, 421, "%s Service not available, closing connection", sess_name(s));
+	}
+	if (s->cf->greet_pause_ms)
+		s->io.pause(s->io.ctx, s->cf->greet_pause_ms);
+	if (s->io.pending(s->io.ctx)) {
+		log_msg(LOG_NOTICE, "%s sent data before the greeting", s->peer);
+		return reply(s, 554, "%s Protocol violation: data before greeting", sess_name(s));
+	}
+	return reply(s, 220, "%s ESMTP on-demand mail relay (RFC 2645) ready", sess_name(s));
+}
+
+/* A host name or address literal as RFC 5321 EHLO carries it (letters, digits, . - _ [ ] :). */
+static bool sess_valid_helo(const char *arg)
+{
+	size_t n = strlen(arg);
+
+	if (n == 0 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)arg[i];
+		if (!isalnum(c) && !strchr(".-_[]:", c))
+			return false;
+	}
+	return true;
+}
+
+/* EHLO: RFC 2645 5.1.1 - the reply MUST include AUTH and ATRN. */
+static enum sess_action cmd_ehlo(struct session *s, const char *arg)
+{
+	if (arg == NULL || !sess_valid_helo(arg))
+		return reply(s, 501, "Syntax: EHLO hostname");
+	log_esc(arg, strlen(arg), s->helo, sizeof s->helo);
+	s->state = ST_READY;
+	if (s->auth == NULL)
+		return reply(s, 250, "%s\nATRN", sess_name(s));
+	return reply(s, 250, "%s\nAUTH %s\nATRN", sess_name(s), auth_mechs(s->auth));
+}
+
+/* QUIT: 221 in every state. */
+static enum sess_action cmd_quit(struct session *s, const char *arg)
+{
+	(void)arg;
+	s->state = ST_DONE;
+	return reply(s, 221, "%s closing connection", sess_name(s));
+}
+
+/* NOOP and RSET: nothing to reset before the turn. */
+static enum sess_action cmd_noop(struct session *s, const char *arg)
+{
+	(void)arg;
+	return reply(s, 250, "OK");
+}
+
+/* True if MECH is one of the advertised names (the allow-list libsasl2 is shielded by). */
+static bool sess_mech_advertised(const struct session *s, const char *mech)
+{
+	const char *list = auth_mechs(s->auth);
+	size_t n = strlen(mech);
+
+	if (n == 0 || n > AUTH_MECH_MAX)
+		return false;
+	for (const char *p = list; *p;) {
+		size_t k = strcspn(p, " ");
+		if (k == n && strncasecmp(p, mech, n) == 0)
+			return true;
+		p += k;
+		while (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
+/* Decode one RFC 4954 base64 response ("=" is empty); false if it is not base64. */
+static bool sess_decode(struct session *s, const char *b64, unsigned *len)
+{
+	if (strcmp(b64, "=") == 0) {
+		*len = 0;
+		return true;
+	}
+	size_t n = strlen(b64);
+	if (n == 0 || n % 4 != 0)
+		return false;
+	return sasl_decode64(b64, (unsigned)n, s->sasl_buf, sizeof s->sasl_buf, len) == SASL_OK;
+}
+
+/* Count one failed AUTH, with the same delay whatever the cause, and a fresh SASL context. */
+static enum sess_action sess_auth_failed(struct session *s, int code, const char *text)
+{
+	s->state = ST_READY;
+	s->auth_final = false;
+	log_msg(LOG_NOTICE, "AUTH %s failed from %s: %s", s->mech, s->peer, auth_why(s->auth));
+	if (code == 535) {
+		s->auth_failures++;
+		s->io.pause(s->io.ctx, s->cf->auth_fail_delay_ms);
+	}
+	enum auth_rc rc = auth_reset(s->auth);
+	enum sess_action a = reply(s, code, "%s", text);
+	if (a != SA_CONTINUE)
+		return a;
+	if (s->auth_failures >= s->cf->max_auth_failures) {
+		log_msg(LOG_NOTICE, "%u failed AUTH from %s; closing", s->auth_failures, s->peer);
+		return reply(s, 421, "%s Too many authentication failures", sess_name(s));
+	}
+	if (rc != AUTH_OK) {
+		log_msg(LOG_ERR, "SASL reset failed: %s", auth_why(s->auth));
+		return reply(s, 421, "%s Authentication service unavailable", sess_name(s));
+	}
+	return SA_CONTINUE;
+}
+
+/* Act on what libsasl2 said about the last message. */
+static enum sess_action sess_auth_result(struct session *s, enum auth_rc rc, const char *out,
+					 unsigned outlen)
+{
+	char b64[LB_SIZE];
+	unsigned b64len = 0;
+
+	switch (rc) {
+	case AUTH_OK:
+	case AUTH_CONTINUE:
+		if (rc == AUTH_OK && outlen == 0) {
+			const char *user = auth_user(s->auth);
+			if (user == NULL)
+				return sess_auth_failed(s, 454, "Temporary authentication failure");
+			if (strlen(user) >= sizeof s->user)
+				return sess_auth_failed(s, 535, "Authentication credentials invalid");
+			snprintf(s->user, sizeof s->user, "%s", user);
+			log_esc(user, strlen(user), s->user_log, sizeof s->user_log);
+			s->state = ST_AUTHED;
+			s->auth_final = false;
+			log_msg(LOG_INFO, "AUTH %s ok from %s: user=%s", s->mech, s->peer, s->user_log);
+			return reply(s, 235, "Authentication successful");
+		}
+		if (outlen > 0 &&
+		    sasl_encode64(out, outlen, b64, sizeof b64, &b64len) != SASL_OK)
+			return sess_auth_failed(s, 454, "Temporary authentication failure");
+		b64[b64len] = '\0';
+		s->state = ST_AUTH;
+		s->auth_final = rc == AUTH_OK;
+		return reply(s, 334, "%s", b64);
+	case AUTH_NOMECH:
+		return sess_auth_failed(s, 504, "Unrecognized authentication type");
+	case AUTH_SYNTAX:
+		return sess_auth_failed(s, 501, "Syntax error in AUTH parameters");
+	case AUTH_TEMP:
+		return sess_auth_failed(s, 454, "Temporary authentication failure");
+	case AUTH_FAIL:
+		break;
+	}
+	return sess_auth_failed(s, 535, "Authentication credentials invalid");
+}
+
+/* AUTH mechanism [initial-response] (RFC 4954). */
+static enum sess_action cmd_auth(struct session *s, const char *arg)
+{
+	const char *out;
+	unsigned outlen, inlen = 0;
+	char mech[AUTH_MECH_MAX + 1];
+
+	if (s->auth == NULL)
+		return reply(s, 454, "Temporary authentication failure");
+	if (arg == NULL || *arg == '\0' || *arg == ' ')
+		return reply(s, 501, "Syntax: AUTH mechanism [initial-response]");
+	size_t n = strcspn(arg, " ");
+	const char *ir = arg[n] == ' ' ? arg + n + 1 : NULL;
+	if (n <= AUTH_MECH_MAX) {
+		for (size_t i = 0; i <= n; i++)
+			mech[i] = i < n ? (char)toupper((unsigned char)arg[i]) : '\0';
+	}
+	if (n > AUTH_MECH_MAX || !sess_mech_advertised(s, mech)) {
+		char esc[64];
+		log_msg(LOG_NOTICE, "AUTH with unadvertised mechanism %s from %s",
+			log_esc(arg, n, esc, sizeof esc), s->peer);
+		return reply(s, 504, "Unrecognized authentication type");
+	}
+	if (ir != NULL && (strchr(ir, ' ') != NULL || !sess_decode(s, ir, &inlen)))
+		return reply(s, 501, "Invalid base64 in initial response");
+	snprintf(s->mech, sizeof s->mech, "%s", mech);
+	enum auth_rc rc = auth_start(s->auth, mech, ir ? s->sasl_buf : NULL, inlen, &out, &outlen);
+	return sess_auth_result(s, rc, out, outlen);
+}
+
+/* One line inside a SASL exchange: a response, "*" to cancel, or the empty final acknowledgement. */
+static enum sess_action sess_auth_line(struct session *s, const char *line)
+{
+	const char *out;
+	unsigned outlen, inlen;
+
+	if (strcmp(line, "*") == 0) {
+		s->state = ST_READY;
+		s->auth_final = false;
+		log_msg(LOG_INFO, "AUTH %s cancelled by %s", s->mech, s->peer);
+		auth_reset(s->auth);
+		return reply(s, 501, "Authentication cancelled");
+	}
+	if (s->auth_final) {
+		if (*line != '\0')
+			return sess_auth_failed(s, 535, "Authentication credentials invalid");
+		return sess_auth_result(s, AUTH_OK, NULL, 0);
+	}
+	if (!sess_decode(s, line, &inlen)) {
+		s->state = ST_READY;
+		auth_reset(s->auth);
+		return reply(s, 501, "Invalid base64 in AUTH response");
+	}
+	return sess_auth_result(s, auth_step(s->auth, s->sasl_buf, inlen, &out, &outlen), out, outlen);
+}
+
+/* Reply for an ATRN refusal, logged with the reason. */
+static enum sess_action sess_atrn_refuse(struct session *s, int code, const char *text, const char *why)
+{
+	strcpy(s->granted, "-");
+	log_msg(code == 451 ? LOG_ERR : LOG_NOTICE, "ATRN from %s user=%s asked=%s: %d %s",
+		s->peer, s->user_log, s->asked, code, why);
+	return reply(s, code, "%s", text);
+}
+
+/* ATRN [domain,...] (RFC 2645 5.2.1). */
+static enum sess_action cmd_atrn(struct session *s, const char *arg)
+{
+	struct dom_list asked, mine, *grant;
+	char why[512];
+	enum sess_action a;
+
+	if (arg != NULL && *arg == '\0')
+		return reply(s, 501, "Syntax: ATRN [domain[,domain]...]");
+	switch (dom_parse_atrn(arg ? arg : "", s->cf->max_domains, &asked)) {
+	case DOM_OK:
+		break;
+	case DOM_TOO_MANY:
+		return reply(s, 501, "Too many domains (at most %u)", s->cf->max_domains);
+	default:
+		log_esc(arg, strlen(arg), why, sizeof why);
+		log_msg(LOG_NOTICE, "ATRN syntax error from %s: %s", s->peer, why);
+		return reply(s, 501, "Syntax: ATRN [domain[,domain]...]");
+	}
+	dom_join(&asked, s->asked, sizeof s->asked);
+	if (asked.n == 0)
+		strcpy(s->asked, "*");
+	switch (dom_lookup(s->cf->customer_map, s->user, s->cf->sasl_realm, &mine, why, sizeof why)) {
+	case DOM_OK:
+		break;
+	case DOM_NOUSER:
+		dom_free(&asked);
+		return sess_atrn_refuse(s, 450, "ATRN request refused", "user not in customer map");
+	default:
+		dom_free(&asked);
+		return sess_atrn_refuse(s, 451, "Unable to process ATRN request now", why);
+	}
+	grant = asked.n ? &asked : &mine;
+	for (size_t i = 0; i < asked.n; i++)
+		if (!dom_contains(&mine, asked.v[i])) {
+			snprintf(why, sizeof why, "domain %s not this customer's", asked.v[i]);
+			dom_free(&asked);
+			dom_free(&mine);
+			return sess_atrn_refuse(s, 450, "ATRN request refused", why);
+		}
+	dom_join(grant, s->granted, sizeof s->granted);
+	why[0] = '\0';
+	enum ho_status hs = HO_TEMPFAIL;
+	bool early = s->io.pending(s->io.ctx) != 0;
+	if (!early)
+		hs = handoff_prepare(s->cf, s->user, grant->v, grant->n, &s->ho, why, sizeof why);
+	dom_free(&asked);
+	dom_free(&mine);
+	if (early || (hs == HO_READY && s->io.pending(s->io.ctx))) {
+		if (hs == HO_READY)
+			handoff_abort(s->ho);
+		s->ho = NULL;
+		strcpy(s->granted, "-");
+		log_msg(LOG_NOTICE, "%s sent data after ATRN; no handoff", s->peer);
+		return reply(s, 554, "Data after ATRN: the customer must wait for the reply");
+	}
+	switch (hs) {
+	case HO_READY:
+		break;
+	case HO_NOMAIL:
+		return sess_atrn_refuse(s, 453, "You have no mail", "no mail queued");
+	case HO_BUSY:
+		return sess_atrn_refuse(s, 450, "ATRN request refused, try again later", why);
+	default:
+		return sess_atrn_refuse(s, 451, "Unable to process ATRN request now", why);
+	}
+	log_msg(LOG_INFO, "ATRN from %s user=%s granted=%s: reversing", s->peer, s->user_log, s->granted);
+	s->state = ST_DONE;
+	a = reply(s, 250, "OK now reversing the connection");
+	if (a != SA_CONTINUE) {
+		handoff_abort(s->ho);
+		s->ho = NULL;
+		return SA_CLOSE;
+	}
+	return SA_HANDOFF;
+}
+
+/* Find the command and check its state before any handler runs. */
+static enum sess_action sess_dispatch(struct session *s, const char *line)
+{
+	char verb[8];
+	size_t n = strcspn(line, " ");
+	const char *arg = line[n] == ' ' ? line + n + 1 : NULL;
+
+	for (const char *p = line; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			return reply(s, 500, "8-bit characters not allowed in commands");
+	if (n == 0 || n >= sizeof verb)
+		return reply(s, 502, "Command not implemented");
+	for (size_t i = 0; i <= n; i++)
+		verb[i] = i < n ? (char)toupper((unsigned char)line[i]) : '\0';
+	for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++) {
+		const struct cmd *c = &cmd_table[i];
+		if (strcmp(verb, c->name))
+			continue;
+		if (!(c->states & s->state))
+			return reply(s, c->oos_code, "%s", c->oos_text);
+		return c->fn(s, arg);
+	}
+	return reply(s, 502, "Command not implemented");
+}
+
+/* The longest line allowed next: AUTH lines and SASL responses get RFC 4954's 12288. */
+static size_t sess_limit(const struct session *s)
+{
+	if (s->state == ST_AUTH)
+		return LB_SIZE;
+	if (lb_pending(&s->lb) >= 5 && strncasecmp(lb_peek(&s->lb), "AUTH ", 5) == 0)
+		return LB_SIZE;
+	return LB_CMD_LIMIT;
+}
+
+/* Process every complete line now buffered. */
+static enum sess_action sess_lines(struct session *s)
+{
+	char *line;
+	size_t len;
+	enum sess_action a = SA_CONTINUE;
+
+	while (a == SA_CONTINUE) {
+		enum lb_status st = lb_get(&s->lb, sess_limit(s), &line, &len);
+		switch (st) {
+		case LB_MORE:
+			return SA_CONTINUE;
+		case LB_LINE:
+			break;
+		case LB_TOO_LONG:
+			log_msg(LOG_NOTICE, "over-long line from %s", s->peer);
+			return reply(s, 500, "Line too long"), SA_CLOSE;
+		default:
+			log_msg(LOG_NOTICE, "bad line ending or NUL from %s", s->peer);
+			return reply(s, 500, "Syntax error: lines must end in CRLF and contain no NUL"), SA_CLOSE;
+		}
+		if (lb_pending(&s->lb) > 0) {
+			log_msg(LOG_NOTICE, "%s sent a command without waiting for the reply", s->peer);
+			strcpy(s->granted, "-");
+			return reply(s, 554, "Pipelining not allowed: wait for each reply");
+		}
+		a = s->state == ST_AUTH ? sess_auth_line(s, line) : sess_dispatch(s, line);
+	}
+	return a;
+}
+
+/* See session.h. */
+enum sess_action session_input(struct session *s, const char *buf, size_t len)
+{
+	if (s->state == ST_DONE)
+		return SA_CLOSE;
+	while (len > 0) {
+		size_t k = lb_put(&s->lb, buf, len);
+		buf += k;
+		len -= k;
+		enum sess_action a = sess_lines(s);
+		if (a != SA_CONTINUE)
+			return a;
+		if (k == 0) {
+			log_msg(LOG_NOTICE, "over-long line from %s", s->peer);
+			return reply(s, 500, "Line too long"), SA_CLOSE;
+		}
+	}
+	return SA_CONTINUE;
+}
+
+/* See session.h. */
+enum sess_action session_eof(struct session *s)
+{
+	if (s->state != ST_DONE)
+		log_msg(LOG_INFO, "%s disconnected without QUIT", s->peer);
+	if (s->result == NULL)
+		s->result = "lost";
+	return SA_CLOSE;
+}
+
+/* See session.h. */
+enum sess_action session_timeout(struct session *s, int idle)
+{
+	log_msg(LOG_NOTICE, "%s timeout for %s", idle ? "idle" : "session", s->peer);
+	return reply(s, 421, "%s Timeout, closing connection", sess_name(s));
+}
+
+/* See session.h. */
+struct handoff *session_take_handoff(struct session *s)
+{
+	struct handoff *h = s->ho;
+	s->ho = NULL;
+	return h;
+}
+
+/* See session.h. */
+void session_set_result(struct session *s, const char *result)
+{
+	s->result = result;
+}
+
+/* See session.h. */
+void session_free(struct session *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ho != NULL)
+		handoff_abort(s->ho);
+	log_msg(LOG_INFO, "session peer=%s helo=%s user=%s mech=%s asked=%s granted=%s code=%d result=%s",
+		s->peer, s->helo, s->user_log, s->mech, s->asked, s->granted,
+		s->last_code, s->result ? s->result : "-");
+	free(s);
+}
