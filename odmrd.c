@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -125,7 +126,7 @@ static enum sess_action run_session(struct session *s, const struct config *cf, 
 		if (r <= 0)
 			return session_timeout(s, by_idle);
 		ssize_t n = read(in, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			return session_eof(s);
@@ -189,6 +190,8 @@ int main(int argc, char **argv)
 			startup_err = err;
 	}
 	log_msg(LOG_INFO, "connect from %s", peer);
+	/* Non-blocking, so a client that stops reading meets our write timeout instead of hanging us. */
+	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
 
 	struct io_ctx ioc = { 0, 1, cf.idle_timeout };
 	struct session_io io = { &ioc, io_write, io_pause, io_pending };

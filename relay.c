@@ -1,0 +1,600 @@
+/*
+ * relay.c - the reversed state: the MTA's client connections carried over the customer's session.
+ *
+ * The MTA (Postfix lmtp, Sendmail [IPC]) connects to our per-domain unix sockets; the customer's
+ * one SMTP server is behind fd in/out. We replay the customer's greeting and EHLO capabilities to
+ * each MTA connection, forward MAIL/RCPT/DATA/RSET verbatim, answer EHLO/LHLO/NOOP/QUIT locally,
+ * and repeat the customer's end-of-data reply once per accepted recipient for LMTP.
+ *
+ * Trusts: the MTA for what it sends (local, root-configured), but still checks line endings so a
+ * malformed stream can never desynchronise the two sides. Trusts nothing from the customer beyond
+ * well-formed replies. Invariants: at most one MTA connection owns the customer between MAIL and
+ * the end of its transaction, and other connections are not read meanwhile; we never finish a
+ * message the MTA did not finish (an MTA lost mid-DATA ends the customer session unfinished, so the
+ * customer discards the partial message); a lost customer drops every MTA connection unanswered,
+ * so the MTA keeps the mail queued.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "linebuf.h"
+#include "log.h"
+#include "relay.h"
+
+#define RELAY_MAX_LISTEN 64
+#define RELAY_MAX_CONNS 8
+#define RELAY_REPLY_MAX 8192     /* one (multi-line) SMTP reply */
+#define RELAY_LINE_MAX 2048      /* MTA command line: RFC 5321 512 plus extension room */
+
+struct mconn {
+	int fd;
+	bool lmtp;
+	bool txn;             /* MAIL accepted by the customer, transaction open */
+	unsigned rcpts;       /* recipients the customer accepted in this transaction */
+	struct linebuf lb;
+};
+
+struct relay {
+	int in, out;
+	const char *name;
+	unsigned timeout_s;
+	struct linebuf clb;                   /* customer replies */
+	char greeting[RELAY_REPLY_MAX];       /* customer's 220, verbatim */
+	size_t greeting_len;
+	char ehlo[RELAY_REPLY_MAX];           /* our reply to the MTA's EHLO/LHLO */
+	char helo[512];                       /* our reply to HELO */
+	struct { int fd; bool lmtp; } lis[RELAY_MAX_LISTEN];
+	unsigned nlis;
+	struct mconn *conn[RELAY_MAX_CONNS];
+	unsigned nconn;
+	struct mconn *owner;                  /* connection whose transaction holds the customer */
+	long long last_activity;
+	struct ho_stats st;
+	char reply[RELAY_REPLY_MAX];          /* last customer reply, raw */
+	size_t reply_len;
+	int reply_code;
+};
+
+/* Monotonic milliseconds. */
+static long long relay_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Write all of BUF to FD within TIMEOUT_S; -1 if the peer is gone or stalled. */
+static int relay_write(int fd, const char *buf, size_t len, unsigned timeout_s)
+{
+	long long deadline = relay_now() + (long long)timeout_s * 1000;
+
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, buf, len);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		long long left = deadline - relay_now();
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Wait for FD to be readable within TIMEOUT_S, then fill LB once; <=0 means EOF, error or timeout. */
+static ssize_t relay_fill(int fd, struct linebuf *lb, unsigned timeout_s)
+{
+	long long deadline = relay_now() + (long long)timeout_s * 1000;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long long left = deadline - relay_now();
+		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		ssize_t n = lb_fill(lb, fd);
+		if (n < 0 && n != -2 && errno == EAGAIN)
+			continue;
+		return n;
+	}
+}
+
+/*
+ * Read one complete reply from the customer into r->reply (raw, CRLF kept); checks that every line
+ * is "ddd-" or "ddd " with one code. Returns the code, or -1 (lost, timeout, malformed).
+ */
+static int relay_read_reply(struct relay *r)
+{
+	char *line;
+	size_t len;
+	int code = -1;
+
+	r->reply_len = 0;
+	for (;;) {
+		enum lb_status s = lb_get(&r->clb, RELAY_LINE_MAX, &line, &len);
+		if (s == LB_MORE) {
+			if (relay_fill(r->in, &r->clb, r->timeout_s) <= 0)
+				return -1;
+			continue;
+		}
+		if (s != LB_LINE || len < 3 || !isdigit((unsigned char)line[0]) ||
+		    !isdigit((unsigned char)line[1]) || !isdigit((unsigned char)line[2]) ||
+		    (len > 3 && line[3] != ' ' && line[3] != '-'))
+			return -1;
+		int c = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		if (c < 200 || c > 599 || (code >= 0 && c != code))
+			return -1;
+		code = c;
+		if (r->reply_len + len + 2 > sizeof r->reply)
+			return -1;
+		memcpy(r->reply + r->reply_len, line, len);
+		memcpy(r->reply + r->reply_len + len, "\r\n", 2);
+		r->reply_len += len + 2;
+		if (len == 3 || line[3] == ' ')
+			break;
+	}
+	r->reply_code = code;
+	return code;
+}
+
+/* Send one command line to the customer and read its reply code (-1: customer lost). */
+static int relay_command(struct relay *r, const char *line, size_t len)
+{
+	char buf[RELAY_LINE_MAX + 2];
+
+	memcpy(buf, line, len);
+	memcpy(buf + len, "\r\n", 2);
+	if (relay_write(r->out, buf, len + 2, r->timeout_s) < 0)
+		return -1;
+	return relay_read_reply(r);
+}
+
+/* See relay.h. */
+struct relay *relay_new(int cust_in, int cust_out, const char *name, unsigned timeout_s)
+{
+	struct relay *r = calloc(1, sizeof *r);
+
+	if (r == NULL)
+		return NULL;
+	r->in = cust_in;
+	r->out = cust_out;
+	r->name = name;
+	r->timeout_s = timeout_s;
+	lb_init(&r->clb);
+	r->last_activity = relay_now();
+	r->st.result = "done";
+	return r;
+}
+
+/* Extensions the MTA may use through us: each must pass through a verbatim relay unchanged. */
+static bool relay_ext_allowed(const char *kw, size_t n)
+{
+	static const char *const ok[] = { "SIZE", "8BITMIME", "DSN", "SMTPUTF8", "ENHANCEDSTATUSCODES" };
+
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (strlen(ok[i]) == n && strncasecmp(ok[i], kw, n) == 0)
+			return true;
+	return false;
+}
+
+/* Turn the customer's EHLO reply into ours: same first line, allowed extensions only. */
+static void relay_build_ehlo(struct relay *r, bool esmtp)
+{
+	const char *p = r->reply, *end = r->reply + r->reply_len;
+	char first[512] = "";
+	size_t o, nx = 0;
+	const char *ext[64];
+	size_t extlen[64];
+
+	for (bool top = true; p < end; top = false) {
+		const char *eol = strstr(p, "\r\n");
+		const char *text = p + 4 <= eol ? p + 4 : eol;
+		size_t n = (size_t)(eol - text);
+		if (top)
+			snprintf(first, sizeof first, "%.*s", (int)n, text);
+		else if (esmtp && nx < 64 && relay_ext_allowed(text, strcspn(text, " \r"))) {
+			ext[nx] = text;
+			extlen[nx++] = n;
+		}
+		p = eol + 2;
+	}
+	if (first[0] == '\0')
+		snprintf(first, sizeof first, "%s", r->name);
+	snprintf(r->helo, sizeof r->helo, "250 %s\r\n", first);
+	o = (size_t)snprintf(r->ehlo, sizeof r->ehlo, "250%c%s\r\n", nx ? '-' : ' ', first);
+	for (size_t i = 0; i < nx && o < sizeof r->ehlo; i++)
+		o += (size_t)snprintf(r->ehlo + o, sizeof r->ehlo - o, "250%c%.*s\r\n",
+				      i + 1 < nx ? '-' : ' ', (int)extlen[i], ext[i]);
+}
+
+/* See relay.h. */
+enum relay_rc relay_greet(struct relay *r)
+{
+	char cmd[300];
+	int code = relay_read_reply(r);
+
+	if (code != 220) {
+		log_msg(LOG_NOTICE, "reversed: customer greeting %d, giving up", code);
+		return RELAY_CUSTOMER_LOST;
+	}
+	memcpy(r->greeting, r->reply, r->reply_len);
+	r->greeting_len = r->reply_len;
+	int n = snprintf(cmd, sizeof cmd, "EHLO %s", r->name);
+	code = relay_command(r, cmd, (size_t)n);
+	bool esmtp = code == 250;
+	if (code >= 500) {
+		n = snprintf(cmd, sizeof cmd, "HELO %s", r->name);
+		code = relay_command(r, cmd, (size_t)n);
+	}
+	if (code != 250) {
+		log_msg(LOG_NOTICE, "reversed: customer refused EHLO/HELO (%d)", code);
+		return RELAY_CUSTOMER_LOST;
+	}
+	relay_build_ehlo(r, esmtp);
+	return RELAY_OK;
+}
+
+/* See relay.h. */
+int relay_listen(struct relay *r, int fd, bool lmtp)
+{
+	if (r->nlis == RELAY_MAX_LISTEN)
+		return -1;
+	r->lis[r->nlis].fd = fd;
+	r->lis[r->nlis].lmtp = lmtp;
+	r->nlis++;
+	return 0;
+}
+
+/* Send a locally made reply to an MTA connection. */
+static int relay_to_mta(struct relay *r, struct mconn *c, const char *text)
+{
+	return relay_write(c->fd, text, strlen(text), r->timeout_s);
+}
+
+/* Forget connection I (closing it without a word, so the MTA defers whatever was unfinished). */
+static void relay_drop(struct relay *r, unsigned i)
+{
+	struct mconn *c = r->conn[i];
+
+	if (r->owner == c)
+		r->owner = NULL;
+	close(c->fd);
+	free(c);
+	r->conn[i] = r->conn[--r->nconn];
+	r->last_activity = relay_now();
+}
+
+/* End C's open transaction at the customer (MTA quit or vanished): RSET, reply discarded. */
+static enum relay_rc relay_end_txn(struct relay *r, struct mconn *c)
+{
+	if (!c->txn)
+		return RELAY_OK;
+	c->txn = false;
+	r->owner = NULL;
+	return relay_command(r, "RSET", 4) < 0 ? RELAY_CUSTOMER_LOST : RELAY_OK;
+}
+
+/*
+ * Copy the message from the MTA to the customer up to and including the final CRLF.CRLF.
+ * Only CRLF line endings are accepted: anything else could end the message at one side and not
+ * the other. Returns RELAY_OK at the end of data.
+ */
+static enum relay_rc relay_data(struct relay *r, struct mconn *c)
+{
+	enum { D_BOL, D_TEXT, D_CR, D_DOT, D_DOTCR } st = D_BOL;
+
+	for (;;) {
+		const char *p = lb_peek(&c->lb);
+		size_t n = lb_pending(&c->lb), i;
+		bool end = false, bad = false;
+		for (i = 0; i < n && !end && !bad; i++) {
+			char b = p[i];
+			switch (st) {
+			case D_BOL:
+			case D_TEXT:
+				if (b == '\r')
+					st = D_CR;
+				else if (b == '\n')
+					bad = true;
+				else
+					st = (st == D_BOL && b == '.') ? D_DOT : D_TEXT;
+				break;
+			case D_CR:
+				if (b == '\n')
+					st = D_BOL;
+				else
+					bad = true;
+				break;
+			case D_DOT:
+				if (b == '\r')
+					st = D_DOTCR;
+				else if (b == '\n')
+					bad = true;
+				else
+					st = D_TEXT;
+				break;
+			case D_DOTCR:
+				if (b == '\n')
+					end = true;
+				else
+					bad = true;
+				break;
+			}
+		}
+		if (bad) {
+			log_msg(LOG_ERR, "reversed: MTA sent a bare CR or LF in DATA; abandoning the message");
+			return RELAY_ABORT;
+		}
+		if (i > 0 && relay_write(r->out, p, i, r->timeout_s) < 0)
+			return RELAY_CUSTOMER_LOST;
+		lb_consume(&c->lb, i);
+		if (end)
+			return RELAY_OK;
+		ssize_t got = relay_fill(c->fd, &c->lb, r->timeout_s);
+		if (got <= 0) {
+			log_msg(LOG_NOTICE, "reversed: MTA connection lost in DATA; abandoning the session");
+			return RELAY_ABORT;
+		}
+		r->last_activity = relay_now();
+	}
+}
+
+/* DATA: forward, carry the message, then hand back the customer's verdict (per recipient for LMTP). */
+static enum relay_rc relay_do_data(struct relay *r, struct mconn *c, const char *line, size_t len)
+{
+	int code = relay_command(r, line, len);
+
+	if (code < 0)
+		return RELAY_CUSTOMER_LOST;
+	if (code != 354) {
+		relay_write(c->fd, r->reply, r->reply_len, r->timeout_s);
+		return RELAY_OK;
+	}
+	if (relay_write(c->fd, r->reply, r->reply_len, r->timeout_s) < 0) {
+		log_msg(LOG_NOTICE, "reversed: MTA connection lost before DATA; abandoning the session");
+		return RELAY_ABORT;
+	}
+	enum relay_rc rc = relay_data(r, c);
+	if (rc != RELAY_OK)
+		return rc;
+	code = relay_read_reply(r);
+	if (code < 0)
+		return RELAY_CUSTOMER_LOST;
+	unsigned copies = c->lmtp ? c->rcpts : 1;
+	for (unsigned i = 0; i < copies; i++)
+		relay_write(c->fd, r->reply, r->reply_len, r->timeout_s);
+	if (code / 100 == 2)
+		r->st.messages++;
+	c->txn = false;
+	c->rcpts = 0;
+	r->owner = NULL;
+	return RELAY_OK;
+}
+
+/* One command from an MTA connection. Returns RELAY_OK, or a session-ending status. *gone: drop C. */
+static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *line, size_t len,
+				       bool *gone)
+{
+	char verb[8];
+	size_t n = strcspn(line, " ");
+
+	for (size_t i = 0; i < sizeof verb; i++)
+		verb[i] = i < n && i < sizeof verb - 1 ? (char)toupper((unsigned char)line[i]) : '\0';
+	if (n >= sizeof verb)
+		verb[0] = '\0';
+	if (!strcmp(verb, "QUIT")) {
+		enum relay_rc rc = relay_end_txn(r, c);
+		relay_to_mta(r, c, "221 2.0.0 Bye\r\n");
+		*gone = true;
+		return rc;
+	}
+	if (!strcmp(verb, "EHLO") || !strcmp(verb, "LHLO") || !strcmp(verb, "HELO")) {
+		enum relay_rc rc = relay_end_txn(r, c);
+		if (relay_to_mta(r, c, verb[0] == 'H' ? r->helo : r->ehlo) < 0)
+			*gone = true;
+		return rc;
+	}
+	if (!strcmp(verb, "NOOP") || (!strcmp(verb, "RSET") && !c->txn)) {
+		if (relay_to_mta(r, c, "250 2.0.0 OK\r\n") < 0)
+			*gone = true;
+		return RELAY_OK;
+	}
+	if (!strcmp(verb, "MAIL") && c->txn) {
+		relay_to_mta(r, c, "503 5.5.1 Nested MAIL command\r\n");
+		return RELAY_OK;
+	}
+	bool needs_txn = !strcmp(verb, "RCPT") || !strcmp(verb, "DATA") || !strcmp(verb, "RSET");
+	if (needs_txn && !c->txn) {
+		relay_to_mta(r, c, "503 5.5.1 Need MAIL first\r\n");
+		return RELAY_OK;
+	}
+	if (!strcmp(verb, "DATA"))
+		return relay_do_data(r, c, line, len);
+	if (strcmp(verb, "MAIL") && !needs_txn) {
+		relay_to_mta(r, c, "502 5.5.1 Command not implemented\r\n");
+		return RELAY_OK;
+	}
+	int code = relay_command(r, line, len);
+	if (code < 0)
+		return RELAY_CUSTOMER_LOST;
+	if (!strcmp(verb, "MAIL") && code / 100 == 2) {
+		c->txn = true;
+		c->rcpts = 0;
+		r->owner = c;
+	} else if (!strcmp(verb, "RCPT")) {
+		if (code / 100 == 2) {
+			c->rcpts++;
+			r->st.rcpts_ok++;
+		} else {
+			r->st.rcpts_failed++;
+		}
+	} else if (!strcmp(verb, "RSET")) {
+		c->txn = false;
+		r->owner = NULL;
+	}
+	if (relay_write(c->fd, r->reply, r->reply_len, r->timeout_s) < 0)
+		*gone = true;
+	return RELAY_OK;
+}
+
+/* Handle input on MTA connection I. */
+static enum relay_rc relay_mta_input(struct relay *r, unsigned i)
+{
+	struct mconn *c = r->conn[i];
+	char *line;
+	size_t len;
+	bool gone = false;
+	enum relay_rc rc = RELAY_OK;
+
+	r->last_activity = relay_now();
+	ssize_t got = lb_fill(&c->lb, c->fd);
+	if (got == -1 && errno == EAGAIN)
+		return RELAY_OK;
+	if (got <= 0 && got != -2) {
+		rc = relay_end_txn(r, c);
+		relay_drop(r, i);
+		return rc;
+	}
+	while (!gone && rc == RELAY_OK) {
+		enum lb_status s = lb_get(&c->lb, RELAY_LINE_MAX, &line, &len);
+		if (s == LB_MORE)
+			break;
+		if (s != LB_LINE) {
+			log_msg(LOG_ERR, "reversed: malformed command line from the MTA; dropping it");
+			relay_to_mta(r, c, "500 5.5.2 Malformed line\r\n");
+			rc = relay_end_txn(r, c);
+			gone = true;
+			break;
+		}
+		rc = relay_mta_command(r, c, line, len, &gone);
+	}
+	if (gone)
+		relay_drop(r, i);
+	return rc;
+}
+
+/* Accept one MTA connection on listener L and greet it with the customer's own greeting. */
+static void relay_accept(struct relay *r, unsigned l)
+{
+	int fd = accept4(r->lis[l].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	struct mconn *c = calloc(1, sizeof *c);
+	if (c == NULL || relay_write(fd, r->greeting, r->greeting_len, r->timeout_s) < 0) {
+		free(c);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->lmtp = r->lis[l].lmtp;
+	lb_init(&c->lb);
+	r->conn[r->nconn++] = c;
+	r->st.mta_conns++;
+	r->last_activity = relay_now();
+}
+
+/* See relay.h. */
+enum relay_rc relay_step(struct relay *r, int timeout_ms)
+{
+	struct pollfd p[1 + RELAY_MAX_LISTEN + RELAY_MAX_CONNS];
+	struct mconn *who[RELAY_MAX_CONNS];
+	unsigned np = 0, nl = 0, nc = 0;
+
+	p[np++] = (struct pollfd){ .fd = r->in, .events = POLLIN };
+	if (r->nconn < RELAY_MAX_CONNS && r->owner == NULL)
+		for (unsigned i = 0; i < r->nlis; i++, nl++)
+			p[np++] = (struct pollfd){ .fd = r->lis[i].fd, .events = POLLIN };
+	for (unsigned i = 0; i < r->nconn; i++)
+		if (r->owner == NULL || r->owner == r->conn[i]) {
+			who[nc++] = r->conn[i];
+			p[np++] = (struct pollfd){ .fd = r->conn[i]->fd, .events = POLLIN };
+		}
+	int n = poll(p, np, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? RELAY_OK : RELAY_CUSTOMER_LOST;
+	if (n == 0)
+		return RELAY_OK;
+	if (p[0].revents) {
+		/* The customer speaks only when spoken to: this is EOF, a 421, or a protocol error. */
+		log_msg(LOG_NOTICE, "reversed: customer closed or spoke out of turn");
+		return RELAY_CUSTOMER_LOST;
+	}
+	for (unsigned i = 0; i < nl; i++)
+		if (p[1 + i].revents)
+			relay_accept(r, i);
+	for (unsigned k = 0; k < nc; k++) {
+		if (!p[1 + nl + k].revents)
+			continue;
+		for (unsigned i = 0; i < r->nconn; i++)
+			if (r->conn[i] == who[k]) {
+				enum relay_rc rc = relay_mta_input(r, i);
+				if (rc != RELAY_OK)
+					return rc;
+				break;
+			}
+	}
+	return RELAY_OK;
+}
+
+/* See relay.h. */
+unsigned relay_conns(const struct relay *r)
+{
+	return r->nconn;
+}
+
+/* See relay.h. */
+long long relay_idle_ms(const struct relay *r)
+{
+	return relay_now() - r->last_activity;
+}
+
+/* See relay.h. */
+void relay_stop_listening(struct relay *r)
+{
+	for (unsigned i = 0; i < r->nlis; i++)
+		close(r->lis[i].fd);
+	r->nlis = 0;
+}
+
+/* See relay.h. */
+void relay_quit(struct relay *r)
+{
+	unsigned saved = r->timeout_s;
+
+	r->timeout_s = 30;
+	relay_command(r, "QUIT", 4);
+	r->timeout_s = saved;
+}
+
+/* See relay.h. */
+void relay_stats(const struct relay *r, struct ho_stats *st)
+{
+	*st = r->st;
+}
+
+/* See relay.h. */
+void relay_free(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	while (r->nconn > 0)
+		relay_drop(r, 0);
+	relay_stop_listening(r);
+	free(r);
+}

@@ -1,0 +1,39 @@
+/*
+ * relay.h - carry the MTA's SMTP/LMTP client connections over the one customer connection.
+ */
+#ifndef ODMRD_RELAY_H
+#define ODMRD_RELAY_H
+
+#include <stdbool.h>
+#include "handoff.h"
+
+enum relay_rc {
+	RELAY_OK,            /* keep going */
+	RELAY_CUSTOMER_LOST, /* customer closed, timed out or broke the protocol: MTA side dropped */
+	RELAY_ABORT          /* unrecoverable mid-message (MTA vanished in DATA): customer dropped */
+};
+
+struct relay;
+
+/* CUST_IN/CUST_OUT: the customer's socket; NAME: our EHLO name; TIMEOUT_S: any single wait. */
+struct relay *relay_new(int cust_in, int cust_out, const char *name, unsigned timeout_s);
+/* Read the customer's greeting and do EHLO (HELO if refused); keeps its reply for the MTA. */
+enum relay_rc relay_greet(struct relay *r);
+/* Serve MTA connections arriving on listening socket FD; LMTP if the MTA speaks LMTP there. */
+int relay_listen(struct relay *r, int fd, bool lmtp);
+/* Wait up to TIMEOUT_MS for one event and handle it. */
+enum relay_rc relay_step(struct relay *r, int timeout_ms);
+/* MTA connections currently open. */
+unsigned relay_conns(const struct relay *r);
+/* Milliseconds since the last MTA connection activity. */
+long long relay_idle_ms(const struct relay *r);
+/* Stop accepting: listeners are closed (the caller unlinks their paths). */
+void relay_stop_listening(struct relay *r);
+/* QUIT to the customer and wait briefly for 221. */
+void relay_quit(struct relay *r);
+/* Copy the counters into ST. */
+void relay_stats(const struct relay *r, struct ho_stats *st);
+/* Close every MTA connection without a reply (the MTA defers) and free. */
+void relay_free(struct relay *r);
+
+#endif
