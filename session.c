@@ -368,7 +368,8 @@ static enum sess_action sess_auth_line(struct session *s, const char *line)
 		auth_reset(s->auth);
 		return reply(s, 501, "Invalid base64 in AUTH response");
 	}
-	return sess_auth_result(s, auth_step(s->auth, s->sasl_buf, inlen, &out, &outlen), out, outlen);
+	enum auth_rc rc = auth_step(s->auth, s->sasl_buf, inlen, &out, &outlen);
+	return sess_auth_result(s, rc, out, outlen);
 }
 
 /* Reply for an ATRN refusal, logged with the reason. */
