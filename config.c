@@ -47,6 +47,7 @@ static const struct cf_key cf_keys[] = {
 	{ "tcp_wrappers", T_BOOL, S(tcp_wrappers), 0, 0 },
 	{ "syslog_facility", T_FACILITY, S(syslog_facility), 0, 0 },
 	{ "log_file", T_PATH, S(log_file), 0, 0 },
+	{ "user", T_STR, S(user), 0, 0 },
 	{ "mta", T_MTA, S(mta), 0, 0 },
 	{ "run_dir", T_PATH, S(run_dir), 0, 0 },
 	{ "postqueue", T_PATH, S(postqueue), 0, 0 },

@@ -40,6 +40,7 @@ struct config {
 	bool tcp_wrappers;           /* consult hosts_ctl("odmrd") ourselves */
 	int syslog_facility;         /* LOG_MAIL */
 	char *log_file;              /* append log lines here instead of syslog */
+	char *user;                  /* started as root: drop to this user, keep a root helper */
 
 	enum cf_mta mta;
 	char *run_dir;               /* sockets and locks (/run/odmrd) */

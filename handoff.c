@@ -614,7 +614,7 @@ int handoff_run(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st)
 	}
 	relay_free(r);
 	if (h->runner > 0 && rr != RELAY_OK)
-		kill(h->runner, SIGTERM);
+		proc_kill(h->runner);
 	for (size_t i = 0; i < h->n; i++) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s", cf->run_dir, h->dom[i]);

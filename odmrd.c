@@ -25,6 +25,7 @@
 #include "config.h"
 #include "handoff.h"
 #include "log.h"
+#include "proc.h"
 #include "session.h"
 
 /* libwrap wants these two symbols defined by the program. */
@@ -184,6 +185,8 @@ int main(int argc, char **argv)
 		snprintf(err, sizeof err, "refused by TCP wrappers (hosts.allow/hosts.deny, daemon odmrd)");
 		startup_err = err;
 	}
+	if (startup_err == NULL && proc_privsep(&cf, err, sizeof err) != 0)
+		startup_err = err;
 	if (startup_err == NULL) {
 		auth = auth_open(&cf, have_local ? localport : NULL, have_peer ? peerport : NULL, err, sizeof err);
 		if (auth == NULL)

@@ -49,7 +49,7 @@
 #    "message_size": 264, "forced_expire": false, "sender": "s@x.test",
 #    "recipients": [{"address": "u1@a.example", "delay_reason": "deferred transport"},
 #                   ...]}
-#   queue_name is one of maildrop, incoming, active, deferred, hold; recipients lists
+#   queue_name: maildrop, incoming, active, deferred or hold; recipients lists
 #   only undelivered recipients (delivered ones vanish from the list); delay_reason is
 #   absent for mail not yet tried (seen in "incoming"). The man page warns that a
 #   listing taken while the queue changes may show a message twice or miss one.
@@ -97,6 +97,7 @@
 #   pf_stop [--purge]                  stop it (bounded), kill leftovers: no process is
 #                                      left; --purge also deletes WORK
 #   pf_attach WORK                     reload PF_* variables of an instance set up earlier
+# Run as root: postqueue/sendmail refuse a private config dir to other users (above).
 # Variables after pf_setup/pf_attach: PF_WORK PF_CONF (config_directory) PF_QUEUE
 # (queue_directory) PF_RUNDIR PF_DOMAINS PF_LOG (maillog file). PF_TIMEOUT (seconds,
 # default 30) bounds every wait. PF_PYTHON (default /usr/bin/python3) parses JSON.
