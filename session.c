@@ -44,7 +44,9 @@ struct session {
 	unsigned errors;
 	unsigned auth_failures;
 	bool auth_final;              /* success data sent in a 334: expect an empty response */
+	bool in_atrn;                 /* replies now answer an ATRN */
 	int last_code;                /* last reply code, for the summary */
+	int atrn_code;                /* reply to the last ATRN, 0 if none */
 	const char *result;           /* reversed-state outcome, for the summary */
 	char mech[AUTH_MECH_MAX + 1];
 	char user[LOG_ESC_SIZE];      /* as libsasl2 reports it */
@@ -114,6 +116,8 @@ static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
 			break;
 	}
 	s->last_code = code;
+	if (s->in_atrn)
+		s->atrn_code = code;
 	if (reply_is_error(code) && ++s->errors > s->cf->soft_error_limit)
 		s->io.pause(s->io.ctx, s->cf->error_delay_ms);
 	if (s->io.write(s->io.ctx, s->out, o) < 0) {
@@ -476,9 +480,11 @@ static enum sess_action sess_dispatch(struct session *s, const char *line)
 		const struct cmd *c = &cmd_table[i];
 		if (strcmp(verb, c->name))
 			continue;
-		if (!(c->states & s->state))
-			return reply(s, c->oos_code, "%s", c->oos_text);
-		return c->fn(s, arg);
+		s->in_atrn = c->fn == cmd_atrn;
+		enum sess_action a = (c->states & s->state) ? c->fn(s, arg) :
+			reply(s, c->oos_code, "%s", c->oos_text);
+		s->in_atrn = false;
+		return a;
 	}
 	return reply(s, 502, "Command not implemented");
 }
@@ -582,8 +588,11 @@ void session_free(struct session *s)
 		return;
 	if (s->ho != NULL)
 		handoff_abort(s->ho);
-	log_msg(LOG_INFO, "session peer=%s helo=%s user=%s mech=%s asked=%s granted=%s code=%d result=%s",
-		s->peer, s->helo, s->user_log, s->mech, s->asked, s->granted,
+	char atrn[8] = "-";
+	if (s->atrn_code)
+		snprintf(atrn, sizeof atrn, "%d", s->atrn_code);
+	log_msg(LOG_INFO, "session peer=%s helo=%s user=%s mech=%s asked=%s granted=%s atrn=%s code=%d result=%s",
+		s->peer, s->helo, s->user_log, s->mech, s->asked, s->granted, atrn,
 		s->last_code, s->result ? s->result : "-");
 	free(s);
 }
