@@ -36,9 +36,30 @@ odmrd-map: $(MAP_OBJS)
 tests/unit/check_odmrd: $(UNIT_OBJS) $(CORE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(CORE_OBJS) $(SASL_LIBS) -lgdbm $(CHECK_LIBS)
 
+# The two commands of the README. Both install missing Debian packages first (root, apt-get),
+# so they work on a fresh Debian 12 machine.
+deps:
+	tools/install-deps.sh
+
 # Unit tests first (fast), then the process-level suites; each suite prints "N passed, N failed".
-check: all tests/unit/check_odmrd
+check: deps
+	$(MAKE) all tests/unit/check_odmrd
 	tests/run-all.sh
+
+# The main job shown end to end: private Postfix, odmrd under xinetd, real fetchmail.
+demo: deps
+	$(MAKE) all
+	tools/demo.sh
+
+# Benchmarks against the peers (minutes; not part of check). Report: bench/results/REPORT.md.
+bench: deps
+	$(MAKE) all
+	bench/run.sh
+
+# libFuzzer on the session core: make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
@@ -49,4 +70,4 @@ install: all
 clean:
 	rm -f odmrd odmrd-map *.o tests/unit/*.o tests/unit/check_odmrd
 
-.PHONY: all check install clean
+.PHONY: all deps check demo bench fuzz install clean
