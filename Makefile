@@ -33,6 +33,9 @@ odmrd-map: $(MAP_OBJS)
 %.o: %.c $(wildcard *.h)
 	$(CC) $(CPPFLAGS) -I. $(ALL_CFLAGS) -c -o $@ $<
 
+tests/unit/%.o: tests/unit/%.c $(wildcard *.h) tests/unit/unit.h
+	$(CC) $(CPPFLAGS) -I. $(ALL_CFLAGS) -c -o $@ $<
+
 tests/unit/check_odmrd: $(UNIT_OBJS) $(CORE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(CORE_OBJS) $(SASL_LIBS) -lgdbm $(CHECK_LIBS)
 

@@ -227,6 +227,8 @@ static const char *cf_check(const struct config *cf)
 		return "hard_error_limit must be above soft_error_limit";
 	if (cf->mta == CF_MTA_EXEC && (cf->exec_command == NULL || cf->exec_command[0] != '/'))
 		return "mta = exec needs exec_command starting with an absolute path";
+	if (cf->hostname != NULL && cf->hostname[0] == '\0')
+		return "hostname must not be empty";
 	for (const char *p = cf->hostname; p && *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
 			return "hostname has a character not allowed in a host name";

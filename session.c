@@ -85,6 +85,12 @@ static const struct cmd cmd_table[] = {
 	{ "RSET", cmd_noop, ST_ANY, 0, NULL },
 };
 
+/* The greeting and EHLO name we present. */
+static const char *sess_name(const struct session *s)
+{
+	return s->cf->hostname ? s->cf->hostname : "localhost";
+}
+
 /* Codes that mean "the client did something wrong" and feed the error limit. */
 static bool reply_is_error(int code)
 {
@@ -99,7 +105,7 @@ static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
 {
-	char text[2048];
+	char text[sizeof s->out];
 	va_list ap;
 	size_t o = 0;
 
@@ -125,19 +131,15 @@ static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
 		s->state = ST_DONE;
 		return SA_CLOSE;
 	}
-	if (code == 421 || code == 221 || (code == 554))
+	if (code == 421 || code == 221 || code == 554) {
+		s->state = ST_DONE;
 		return SA_CLOSE;
+	}
 	if (reply_is_error(code) && s->errors >= s->cf->hard_error_limit) {
 		log_msg(LOG_NOTICE, "too many errors (%u) from %s; closing", s->errors, s->peer);
-		return reply(s, 421, "%s Too many errors, closing connection", s->cf->hostname);
+		return reply(s, 421, "%s Too many errors, closing connection", sess_name(s));
 	}
 	return SA_CONTINUE;
-}
-
-/* The greeting and EHLO name we present. */
-static const char *sess_name(const struct session *s)
-{
-	return s->cf->hostname ? s->cf->hostname : "localhost";
 }
 
 /* See session.h. */

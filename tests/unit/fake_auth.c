@@ -1,0 +1,104 @@
+/*
+ * fake_auth.c - auth.h without libsasl2, scripted through the global fake_auth (see unit.h):
+ * auth_start and each auth_step return the next scripted answer; calls, resets and the last
+ * mechanism and decoded input are recorded for the session tests.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "unit.h"
+
+struct auth {
+	int unused;
+};
+
+static struct auth fake_auth_obj;
+struct fake_auth_state fake_auth;
+
+void fake_auth_init(void)
+{
+	memset(&fake_auth, 0, sizeof fake_auth);
+	fake_auth.mechs = "CRAM-MD5 PLAIN";
+	fake_auth.user = "alice@example.net";
+	fake_auth.reset_rc = AUTH_OK;
+}
+
+struct auth *auth_open(const struct config *cf, const char *local, const char *remote,
+		       char *err, size_t errlen)
+{
+	(void)cf;
+	(void)local;
+	(void)remote;
+	if (errlen)
+		err[0] = '\0';
+	fake_auth.n_open++;
+	return &fake_auth_obj;
+}
+
+const char *auth_mechs(const struct auth *a)
+{
+	(void)a;
+	return fake_auth.mechs;
+}
+
+/* The next scripted answer. */
+static enum auth_rc fake_next(const char *in, unsigned inlen, const char **out, unsigned *outlen)
+{
+	fake_auth.in_null = in == NULL;
+	fake_auth.inlen = inlen;
+	if (in != NULL && inlen < sizeof fake_auth.in) {
+		memcpy(fake_auth.in, in, inlen);
+		fake_auth.in[inlen] = '\0';
+	}
+	*out = NULL;
+	*outlen = 0;
+	if (fake_auth.pos >= fake_auth.nseq || fake_auth.pos >= FAKE_AUTH_STEPS)
+		return AUTH_FAIL;
+	const struct fake_auth_ret *r = &fake_auth.seq[fake_auth.pos++];
+	*out = r->out;
+	*outlen = r->outlen;
+	return r->rc;
+}
+
+enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsigned inlen,
+			const char **out, unsigned *outlen)
+{
+	(void)a;
+	fake_auth.n_start++;
+	snprintf(fake_auth.mech, sizeof fake_auth.mech, "%s", mech);
+	return fake_next(in, inlen, out, outlen);
+}
+
+enum auth_rc auth_step(struct auth *a, const char *in, unsigned inlen,
+		       const char **out, unsigned *outlen)
+{
+	(void)a;
+	fake_auth.n_step++;
+	return fake_next(in, inlen, out, outlen);
+}
+
+const char *auth_user(const struct auth *a)
+{
+	(void)a;
+	return fake_auth.user;
+}
+
+const char *auth_why(const struct auth *a)
+{
+	(void)a;
+	return "fake";
+}
+
+enum auth_rc auth_reset(struct auth *a)
+{
+	(void)a;
+	fake_auth.n_reset++;
+	return fake_auth.reset_rc;
+}
+
+void auth_close(struct auth *a)
+{
+	(void)a;
+	fake_auth.n_close++;
+}
