@@ -97,8 +97,9 @@ static enum auth_rc auth_connect(struct auth *a)
 	const struct config *cf = a->cf;
 	int rc;
 
+	/* SASL_SUCCESS_DATA: SCRAM's final message comes with SASL_OK; session.c sends it in a 334. */
 	rc = sasl_server_new("smtp", cf->hostname, cf->sasl_realm[0] ? cf->sasl_realm : NULL,
-			     a->local, a->remote, NULL, 0, &a->conn);
+			     a->local, a->remote, NULL, SASL_SUCCESS_DATA, &a->conn);
 	if (rc != SASL_OK) {
 		snprintf(a->why, sizeof a->why, "sasl_server_new: %s", sasl_errstring(rc, NULL, NULL));
 		a->conn = NULL;

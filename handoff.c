@@ -526,6 +526,16 @@ enum ho_status handoff_prepare(const struct config *cf, const char *user,
 				ho_release(h);
 				return HO_TEMPFAIL;
 			}
+		/*
+		 * Start the queue run now, so a runner that cannot start costs a 451 and not a 250
+		 * followed by nothing. The MTA's connections wait in the listen backlog until the
+		 * customer has greeted us.
+		 */
+		if ((cf->mta == CF_MTA_POSTFIX ? pf_flush(h) : sm_next_run(h)) < 0) {
+			snprintf(why, whylen, "cannot start the queue run (%s)", runner);
+			ho_release(h);
+			return HO_TEMPFAIL;
+		}
 	}
 	*hp = h;
 	return HO_READY;
@@ -587,9 +597,7 @@ int handoff_run(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st)
 	enum relay_rc rr = relay_greet(r);
 	for (size_t i = 0; i < h->n && rr == RELAY_OK; i++)
 		relay_listen(r, h->lis[i], cf->mta == CF_MTA_POSTFIX);
-	int started = rr != RELAY_OK ? -1 :
-		cf->mta == CF_MTA_POSTFIX ? pf_flush(h) : sm_next_run(h) < 0 ? -1 : 0;
-	int done = started < 0 ? -1 : 0;
+	int done = 0;
 	while (rr == RELAY_OK && done == 0) {
 		rr = relay_step(r, 200);
 		if (rr == RELAY_OK && relay_idle_ms(r) > (long long)cf->atrn_timeout * 1000) {

@@ -155,6 +155,12 @@ int main(int argc, char **argv)
 	int opt;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Under inetd fd 2 is the customer's socket: libraries (libdb under sasldb) must not talk there. */
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null >= 0 && null != 2) {
+		dup2(null, 2);
+		close(null);
+	}
 	log_open(LOG_MAIL, NULL);
 	while ((opt = getopt(argc, argv, "f:")) != -1) {
 		if (opt != 'f') {
@@ -169,6 +175,12 @@ int main(int argc, char **argv)
 	}
 	if (cf_load(cfpath, &cf, err, sizeof err) != 0) {
 		startup_err = err;
+		/* The admin looks where log_file points, if the broken config got that far. */
+		if (cf.log_file != NULL) {
+			log_close();
+			if (log_open(cf.syslog_facility, cf.log_file) != 0)
+				log_open(LOG_MAIL, NULL);
+		}
 		cf_free(&cf);
 		cf_defaults(&cf);
 	} else if (cf.log_file != NULL || cf.syslog_facility != LOG_MAIL) {

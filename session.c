@@ -259,7 +259,7 @@ static enum sess_action sess_auth_failed(struct session *s, int code, const char
 {
 	s->state = ST_READY;
 	s->auth_final = false;
-	log_msg(LOG_NOTICE, "AUTH %s failed from %s: %s", s->mech, s->peer, auth_why(s->auth));
+	log_msg(LOG_NOTICE, "AUTH %s failed from %s: %d %s", s->mech, s->peer, code, auth_why(s->auth));
 	if (code == 535) {
 		s->auth_failures++;
 		s->io.pause(s->io.ctx, s->cf->auth_fail_delay_ms);
@@ -369,7 +369,9 @@ static enum sess_action sess_auth_line(struct session *s, const char *line)
 			return sess_auth_failed(s, 535, "Authentication credentials invalid");
 		return sess_auth_result(s, AUTH_OK, NULL, 0);
 	}
-	if (!sess_decode(s, line, &inlen)) {
+	if (*line == '\0') {
+		inlen = 0;  /* an empty line is an empty response (RFC 4954 4) */
+	} else if (!sess_decode(s, line, &inlen)) {
 		s->state = ST_READY;
 		auth_reset(s->auth);
 		return reply(s, 501, "Invalid base64 in AUTH response");
