@@ -396,15 +396,17 @@ static void ho_release(struct handoff *h)
 
 	if (h == NULL)
 		return;
-	if (h->runner > 0)
-		proc_wait(h->runner, 30000);
-	for (size_t i = 0; i < h->n; i++) {
-		if (h->lis && h->lis[i] >= 0) {
+	/* Sockets first: a runner waiting in their backlog then fails at once and defers. */
+	for (size_t i = 0; h->lis && i < h->n; i++)
+		if (h->lis[i] >= 0) {
 			char path[4096];
 			snprintf(path, sizeof path, "%s/%s", h->cf->run_dir, h->dom[i]);
 			unlink(path);
 			close(h->lis[i]);
 		}
+	if (h->runner > 0)
+		proc_wait(h->runner, 30000);
+	for (size_t i = 0; i < h->n; i++) {
 		if (h->dom_lock) {
 			snprintf(name, sizeof name, ".dom.%s", h->dom[i]);
 			ho_unlock(h->cf, name, h->dom_lock[i]);

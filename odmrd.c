@@ -137,6 +137,16 @@ static enum sess_action run_session(struct session *s, const struct config *cf, 
 	}
 }
 
+/* hosts.allow/hosts.deny for daemon "odmrd", with the peer's address and (looked-up) name, as tcpd does. */
+static int wrappers_allow(void)
+{
+	struct request_info req;
+
+	request_init(&req, RQ_DAEMON, "odmrd", RQ_FILE, 0, 0);
+	fromhost(&req);
+	return hosts_access(&req);
+}
+
 /* Print usage where someone can see it: a terminal, never the socket. */
 static void usage(void)
 {
@@ -156,11 +166,12 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Under inetd fd 2 is the customer's socket: libraries (libdb under sasldb) must not talk there. */
+	int tty = isatty(2);
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (null >= 0 && null != 2) {
+	if (!tty && null >= 0 && null != 2)
 		dup2(null, 2);
+	if (null > 2)
 		close(null);
-	}
 	log_open(LOG_MAIL, NULL);
 	while ((opt = getopt(argc, argv, "f:")) != -1) {
 		if (opt != 'f') {
@@ -192,8 +203,7 @@ int main(int argc, char **argv)
 	}
 	int have_peer = sock_name(0, 1, peer, sizeof peer, peerport, sizeof peerport);
 	int have_local = sock_name(0, 0, local, sizeof local, localport, sizeof localport);
-	if (startup_err == NULL && cf.tcp_wrappers &&
-	    !hosts_ctl("odmrd", STRING_UNKNOWN, have_peer ? peer : STRING_UNKNOWN, STRING_UNKNOWN)) {
+	if (startup_err == NULL && cf.tcp_wrappers && !wrappers_allow()) {
 		snprintf(err, sizeof err, "refused by TCP wrappers (hosts.allow/hosts.deny, daemon odmrd)");
 		startup_err = err;
 	}

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -134,10 +135,25 @@ static pid_t ps_start(const struct config *cf, char *buf, size_t n, int out_fd)
 	return proc_exec(av, out_fd);
 }
 
+static volatile pid_t ps_session;
+
+/* A signal for the process the super-server started is meant for the session: pass it on. */
+static void ps_forward(int sig)
+{
+	if (ps_session > 0)
+		kill(ps_session, sig);
+}
+
 /* The root helper: serve requests until the session process goes away. Never returns. */
 static void ps_helper(const struct config *cf, int sock, pid_t session)
 {
+	struct sigaction sa = { .sa_handler = ps_forward };
 	pid_t job = 0;
+
+	ps_session = session;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	long long killed_at = 0;
 	int status;
 	char buf[PS_MSG_MAX];
@@ -193,6 +209,10 @@ int proc_privsep(const struct config *cf, char *err, size_t errlen)
 		snprintf(err, errlen, "user %s: no such user", cf->user);
 		return -1;
 	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "user = %s: must be an unprivileged account", cf->user);
+		return -1;
+	}
 	if (geteuid() != 0) {
 		if (geteuid() == pw->pw_uid)
 			return 0;
@@ -218,9 +238,15 @@ int proc_privsep(const struct config *cf, char *err, size_t errlen)
 		ps_helper(cf, sv[0], pid);
 	}
 	close(sv[0]);
+	pid_t helper = getppid();
 	if (chdir("/") < 0 || initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0 || setuid(0) == 0) {
 		snprintf(err, errlen, "cannot drop privileges to %s: %s", cf->user, strerror(errno));
+		return -1;
+	}
+	/* The super-server signals the process it started, the helper: the session must follow. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != helper) {
+		snprintf(err, errlen, "privilege separation: helper gone");
 		return -1;
 	}
 	ps_sock = sv[1];
