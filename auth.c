@@ -15,8 +15,12 @@
 #include "auth.h"
 #include "log.h"
 
-/* Default mechanism list: challenge-response only, strongest first. */
-#define AUTH_DEFAULT_MECHS "SCRAM-SHA-256 CRAM-MD5"
+/*
+ * Default mechanism list: CRAM-MD5, the one RFC 2645 requires and fetchmail uses. Not SCRAM:
+ * libsasl2's SCRAM answers an unknown user's first message with a failure and a known user's
+ * with a challenge, which tells a prober who exists; the admin may still list it.
+ */
+#define AUTH_DEFAULT_MECHS "CRAM-MD5"
 
 struct auth {
 	const struct config *cf;
@@ -64,11 +68,13 @@ static int auth_getpath(void *ctx, const char **path)
 /* SASL_CB_LOG: libsasl2's own messages into our log, at debug level for the chatty ones. */
 static int auth_log(void *ctx, int level, const char *message)
 {
+	char esc[LOG_ESC_SIZE];
+
 	(void)ctx;
-	if (level <= SASL_LOG_ERR)
-		log_msg(LOG_ERR, "sasl: %s", message);
-	else if (level <= SASL_LOG_WARN)
-		log_msg(LOG_WARNING, "sasl: %s", message);
+	/* Plugins may quote what the client sent: escape like any client string. */
+	if (level <= SASL_LOG_WARN)
+		log_msg(level <= SASL_LOG_ERR ? LOG_ERR : LOG_WARNING, "sasl: %s",
+			log_esc(message, strlen(message), esc, sizeof esc));
 	return SASL_OK;
 }
 

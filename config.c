@@ -42,7 +42,8 @@ static const struct cf_key cf_keys[] = {
 	{ "idle_timeout", T_UINT, S(idle_timeout), 1, 86400 },
 	{ "session_timeout", T_UINT, S(session_timeout), 1, 86400 },
 	{ "atrn_timeout", T_UINT, S(atrn_timeout), 600, 86400 },
-	{ "max_domains", T_UINT, S(max_domains), 1, 1000 },
+	/* 126 "x.yy," names fill a 512-octet command line: more could never arrive. */
+	{ "max_domains", T_UINT, S(max_domains), 1, 126 },
 	{ "atrn_interval", T_UINT, S(atrn_interval), 0, 86400 },
 	{ "tcp_wrappers", T_BOOL, S(tcp_wrappers), 0, 0 },
 	{ "syslog_facility", T_FACILITY, S(syslog_facility), 0, 0 },

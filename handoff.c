@@ -528,18 +528,24 @@ enum ho_status handoff_prepare(const struct config *cf, const char *user,
 				ho_release(h);
 				return HO_TEMPFAIL;
 			}
-		/*
-		 * Start the queue run now, so a runner that cannot start costs a 451 and not a 250
-		 * followed by nothing. The MTA's connections wait in the listen backlog until the
-		 * customer has greeted us.
-		 */
-		if ((cf->mta == CF_MTA_POSTFIX ? pf_flush(h) : sm_next_run(h)) < 0) {
-			snprintf(why, whylen, "cannot start the queue run (%s)", runner);
-			ho_release(h);
-			return HO_TEMPFAIL;
-		}
 	}
 	*hp = h;
+	return HO_READY;
+}
+
+/* See handoff.h: a runner that cannot start costs a 451, not a 250 followed by nothing. */
+enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen)
+{
+	const struct config *cf = h->cf;
+
+	if (cf->mta == CF_MTA_EXEC)
+		return HO_READY;
+	if ((cf->mta == CF_MTA_POSTFIX ? pf_flush(h) : sm_next_run(h)) < 0) {
+		snprintf(why, whylen, "cannot start the queue run (%s)",
+			 cf->mta == CF_MTA_POSTFIX ? cf->postqueue : cf->sendmail);
+		ho_release(h);
+		return HO_TEMPFAIL;
+	}
 	return HO_READY;
 }
 
@@ -596,7 +602,7 @@ int handoff_run(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st)
 		ho_release(h);
 		return -1;
 	}
-	enum relay_rc rr = relay_greet(r);
+	enum relay_rc rr = relay_greet(r, cf->idle_timeout);
 	for (size_t i = 0; i < h->n && rr == RELAY_OK; i++)
 		relay_listen(r, h->lis[i], cf->mta == CF_MTA_POSTFIX);
 	int done = 0;

@@ -36,6 +36,13 @@ enum ho_status handoff_prepare(const struct config *cf, const char *user,
 			       char *why, size_t whylen);
 
 /*
+ * Start the MTA's queue run for a prepared handoff, as the last step before 250 (its connections
+ * wait in the sockets' backlog until the customer has greeted). HO_READY or HO_TEMPFAIL; on
+ * HO_TEMPFAIL the handoff is released and why says what failed.
+ */
+enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen);
+
+/*
  * Run the reversed state on the customer's socket (in_fd/out_fd, usually 0/1) after 250 was sent.
  * Releases everything prepare took. Returns 0 when the queue run ended normally.
  */

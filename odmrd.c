@@ -77,13 +77,16 @@ static void io_pause(void *vctx, unsigned ms)
 		;
 }
 
-/* Has the client sent octets we have not read? (FIONREAD: EOF is not data.) */
+/* Has the client sent octets we have not read, or already hung up? Either way: no handoff. */
 static int io_pending(void *vctx)
 {
 	struct io_ctx *c = vctx;
+	struct pollfd p = { .fd = c->in, .events = POLLIN | POLLRDHUP };
 	int n = 0;
 
-	return ioctl(c->in, FIONREAD, &n) == 0 && n > 0;
+	if (ioctl(c->in, FIONREAD, &n) == 0 && n > 0)
+		return 1;
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /* "ip" and "ip;port" (libsasl2's form) for one end of the socket; false if fd 0 is not one. */

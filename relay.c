@@ -223,10 +223,15 @@ static void relay_build_ehlo(struct relay *r, bool esmtp)
 }
 
 /* See relay.h. */
-enum relay_rc relay_greet(struct relay *r)
+enum relay_rc relay_greet(struct relay *r, unsigned greet_s)
 {
 	char cmd[300];
+	unsigned saved = r->timeout_s;
+
+	/* The customer greets as soon as it sees our 250; a silent one should not hold us for long. */
+	r->timeout_s = greet_s < saved ? greet_s : saved;
 	int code = relay_read_reply(r);
+	r->timeout_s = saved;
 
 	if (code != 220) {
 		log_msg(LOG_NOTICE, "reversed: customer greeting %d, giving up", code);

@@ -17,8 +17,8 @@ struct relay;
 
 /* CUST_IN/CUST_OUT: the customer's socket; NAME: our EHLO name; TIMEOUT_S: any single wait. */
 struct relay *relay_new(int cust_in, int cust_out, const char *name, unsigned timeout_s);
-/* Read the customer's greeting and do EHLO (HELO if refused); keeps its reply for the MTA. */
-enum relay_rc relay_greet(struct relay *r);
+/* Read the customer's greeting (within GREET_S) and do EHLO (HELO if refused); keeps its reply. */
+enum relay_rc relay_greet(struct relay *r, unsigned greet_s);
 /* Serve MTA connections arriving on listening socket FD; LMTP if the MTA speaks LMTP there. */
 int relay_listen(struct relay *r, int fd, bool lmtp);
 /* Wait up to TIMEOUT_MS for one event and handle it. */

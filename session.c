@@ -445,6 +445,11 @@ static enum sess_action cmd_atrn(struct session *s, const char *arg)
 		log_msg(LOG_NOTICE, "%s sent data after ATRN; no handoff", s->peer);
 		return reply(s, 554, "Data after ATRN: the customer must wait for the reply");
 	}
+	if (hs == HO_READY) {
+		hs = handoff_start(s->ho, why, sizeof why);
+		if (hs != HO_READY)
+			s->ho = NULL;
+	}
 	switch (hs) {
 	case HO_READY:
 		break;
@@ -455,7 +460,6 @@ static enum sess_action cmd_atrn(struct session *s, const char *arg)
 	default:
 		return sess_atrn_refuse(s, 451, "Unable to process ATRN request now", why);
 	}
-	log_msg(LOG_INFO, "ATRN from %s user=%s granted=%s: reversing", s->peer, s->user_log, s->granted);
 	s->state = ST_DONE;
 	a = reply(s, 250, "OK now reversing the connection");
 	if (a != SA_CONTINUE) {
@@ -463,6 +467,7 @@ static enum sess_action cmd_atrn(struct session *s, const char *arg)
 		s->ho = NULL;
 		return SA_CLOSE;
 	}
+	log_msg(LOG_INFO, "ATRN from %s user=%s granted=%s: reversing", s->peer, s->user_log, s->granted);
 	return SA_HANDOFF;
 }
 

@@ -159,6 +159,14 @@ tc "session timeout (session_timeout 2) despite activity -> 421, closed" "220 25
 log_wait 'session timeout for 127\.0\.0\.1' 5
 check "log: 'session timeout' (not idle)" grep -q 'session timeout for 127\.0\.0\.1' "$WORK/odmrd.log"
 
+# No sasl_mech_list: CRAM-MD5 only (SCRAM in libsasl2 tells known users from unknown ones).
+write_conf "$WORK/defmech.conf" -sasl_mech_list
+start_odmrd "$WORK/defmech.conf" || t_summary
+TR=$WORK/defmech.transcript
+tc "default mechanisms: CRAM-MD5 works" "220 250 235" --transcript "$TR" ehlo cram=$A
+check "default mechanisms: the AUTH line is exactly CRAM-MD5" grep -qx 'S: 250-AUTH CRAM-MD5' "$TR"
+tc "default mechanisms: SCRAM-SHA-256 not offered -> 504" "220 250 504" ehlo scram=$A
+
 write_conf "$WORK/plain.conf" sasl_mech_list="CRAM-MD5 PLAIN"
 start_odmrd "$WORK/plain.conf" || t_summary
 TR=$WORK/plain.transcript

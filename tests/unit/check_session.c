@@ -757,6 +757,19 @@ START_TEST(test_atrn_tempfail_451)
 }
 END_TEST
 
+/* The queue run cannot start: 451, nothing handed off, and the runner only starts after prepare. */
+START_TEST(test_atrn_start_fails_451)
+{
+	fake_ho.start_status = HO_TEMPFAIL;
+	login();
+	expect1(feed("ATRN a.example\r\n"), "451 ");
+	ck_assert_int_eq(act, SA_CONTINUE);
+	ck_assert_uint_eq(fake_ho.n_prepare, 1);
+	ck_assert_uint_eq(fake_ho.n_start, 1);
+	ck_assert_ptr_null(session_take_handoff(s));
+}
+END_TEST
+
 START_TEST(test_atrn_ready_handoff)
 {
 	login();
@@ -807,6 +820,7 @@ START_TEST(test_atrn_pending_during_prepare_554)
 	expect1(feed("ATRN\r\n"), "554 ");
 	ck_assert_int_eq(act, SA_CLOSE);
 	ck_assert_uint_eq(fake_ho.n_prepare, 1);
+	ck_assert_uint_eq(fake_ho.n_start, 0);  /* the queue run never starts */
 	ck_assert_uint_eq(fake_ho.n_abort, 1);
 	ck_assert_ptr_eq(fake_ho.aborted, fake_handoff_object());
 	ck_assert_ptr_null(session_take_handoff(s));
@@ -1240,6 +1254,7 @@ Suite *session_suite(void)
 	tcase_add_test(tc, test_atrn_nomail_453);
 	tcase_add_test(tc, test_atrn_busy_450);
 	tcase_add_test(tc, test_atrn_tempfail_451);
+	tcase_add_test(tc, test_atrn_start_fails_451);
 	tcase_add_test(tc, test_atrn_ready_handoff);
 	tcase_add_test(tc, test_atrn_ready_not_taken_aborted_on_free);
 	tcase_add_test(tc, test_atrn_pending_before_prepare_554);

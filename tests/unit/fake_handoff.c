@@ -47,6 +47,15 @@ enum ho_status handoff_prepare(const struct config *cf, const char *user,
 	return fake_ho.status;
 }
 
+enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen)
+{
+	(void)h;
+	fake_ho.n_start++;
+	if (fake_ho.start_status != HO_READY)
+		snprintf(why, whylen, "fake start status %d", (int)fake_ho.start_status);
+	return fake_ho.start_status;
+}
+
 int handoff_run(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st)
 {
 	(void)h;

@@ -55,7 +55,8 @@ struct fake_handoff_state {
 	enum ho_status status;        /* what handoff_prepare returns */
 	void (*on_prepare)(void);     /* called inside handoff_prepare, e.g. to make input pending */
 	/* recorded */
-	unsigned n_prepare, n_abort, n_run;
+	unsigned n_prepare, n_start, n_abort, n_run;
+	enum ho_status start_status;  /* what handoff_start returns (HO_READY by default) */
 	struct handoff *aborted;      /* last pointer given to handoff_abort */
 	char user[256];
 	size_t n;                     /* domains given */

@@ -1,0 +1,416 @@
+#!/bin/bash
+# tests/t-50-hostile.sh - hostile customers: odmrd answers each with the right code and a clean exit.
+#
+# Why: t-10 checks every reply code once; this suite attacks the process. Each case runs one
+# misbehaving customer (tests/lib/hostile.py) against ./odmrd under tests/lib/inetd1.py, checks
+# the reply tokens, and then checks the odmrd process that served this very connection (found in
+# inetd1.py's log by the client's local port): it exited with status 0 (no crash, no signal)
+# within the case's bound (no hang), it logged its summary line, and it did not hand the
+# connection to the MTA (no "reversing" in its log lines) unless the case says so. Covered: data
+# before the greeting, pipelining, bytes after ATRN (also while the queue probe runs), line
+# lengths at and beyond 512 and 12288 octets, NUL/bare CR/bare LF/8-bit octets, odd AUTH
+# mechanisms and responses, PLAIN with a foreign authzid, the AUTH failure limit, 535 timing for
+# unknown user vs wrong password (auth_fail_delay_ms 200), SCRAM user enumeration, ATRN domain
+# syntax edges, disconnects at every step, a one-octet-every-2-s drip (session deadline), a
+# customer that never reads (write timeout), log injection, and the open file descriptors of a
+# live session. Finally: no odmrd of this suite is left and run_dir is empty.
+#
+# The never-reading customer needs odmrd's socket send buffer to fill: on loopback Linux grows
+# it to tcp_wmem[2] (4 MB), so that case runs inetd1.py, odmrd and the client in a private
+# network namespace (unshare -n) whose tcp_wmem is 4096 (the host's settings are untouched).
+# Needs root for that one case; it is skipped otherwise. Bounded: < 3 min (T50_TIMEOUT).
+# Prints "N passed, N failed".
+
+if [ -z "${T50_TIMED:-}" ]; then
+	T50_TIMED=1 exec timeout --foreground --kill-after=10 "${T50_TIMEOUT:-170}" bash "$0" "$@"
+fi
+. "$(dirname "$0")/lib/common.sh"
+
+[ -x "$ODMRD" ] && [ -x "$ODMRD_MAP" ] || { fail "odmrd and odmrd-map are built (run make)"; t_summary; }
+
+A=alice:alice-secret
+LOG=$WORK/odmrd.log
+EVIL_USER=$'ali\x1bce\r\nfake line'   # a SASL user whose name carries ESC, CR and LF
+EVIL_USER_ESC='ali\x1bce\r\nfake line' # the same, as hostile.py's escapes
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+mk_sasldb "$WORK/sasldb2" provider.test alice alice-secret bob bob-secret "$EVIL_USER" evil-secret ||
+	fail "saslpasswd2 could not build the sasldb"
+mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' ||
+	fail "odmrd-map could not build the map"
+
+# A second fake postqueue that reports one deferred message for a.example (so a granted ATRN
+# really hands off: 250, "reversing"), takes 0.5 s to list the queue (a window for bytes that
+# arrive while odmrd probes the queue), and records its arguments.
+mkdir -p "$WORK/mailbin"
+cat >"$WORK/mailbin/postqueue" <<EOF
+#!/bin/sh
+# fake postqueue for t-50: one deferred message for a.example
+echo "\$*" >>"$WORK/mailbin/postqueue.calls"
+if [ "\$1" = -j ]; then
+	sleep 0.5
+	echo '{"queue_name":"deferred","queue_id":"T50","recipients":[{"address":"u@a.example","delay_reason":"deferred transport"}]}'
+fi
+exit 0
+EOF
+chmod 755 "$WORK/mailbin/postqueue"
+
+common_keys=(idle_timeout=3 session_timeout=6 auth_fail_delay_ms=200 error_delay_ms=50 greet_pause_ms=0)
+write_conf "$WORK/main.conf" "${common_keys[@]}"
+write_conf "$WORK/pause.conf" "${common_keys[@]}" greet_pause_ms=300
+write_conf "$WORK/plain.conf" "${common_keys[@]}" sasl_mech_list="CRAM-MD5 PLAIN"
+write_conf "$WORK/defmech.conf" "${common_keys[@]}" -sasl_mech_list
+write_conf "$WORK/mail.conf" "${common_keys[@]}" postqueue="$WORK/mailbin/postqueue"
+# The never-reading customer: a long session deadline, so what ends it is the write timeout.
+write_conf "$WORK/flood.conf" "${common_keys[@]}" session_timeout=60
+
+# --- servers ------------------------------------------------------------------------------------
+
+declare -A SRV_PORT SRV_LOG SRV_PID
+# serve NAME CONF: an inetd1.py running odmrd -f CONF; "use NAME" points the cases at it.
+serve() {
+	start_odmrd "$2" || t_summary
+	SRV_PORT[$1]=$PORT
+	SRV_LOG[$1]=$INETD_LOG
+	SRV_PID[$1]=$INETD_PID
+}
+use() {
+	PORT=${SRV_PORT[$1]}
+	INETD_LOG=${SRV_LOG[$1]}
+}
+serve main "$WORK/main.conf"
+serve pause "$WORK/pause.conf"
+serve plain "$WORK/plain.conf"
+serve defmech "$WORK/defmech.conf"
+serve mail "$WORK/mail.conf"
+
+# --- one hostile case ---------------------------------------------------------------------------
+
+# hostile BOUND ARG...: run hostile.py against $PORT (client timeout BOUND s); prints its two lines.
+hostile() {
+	local bound=$1
+	shift
+	# shellcheck disable=SC2086 # HX_NS is a command prefix (nsenter ...), split on purpose
+	timeout $((bound + 30)) ${HX_NS:-} "$PY" "$LIB/hostile.py" --port "$PORT" --timeout "$bound" "$@" 2>&1
+}
+
+# served_by LPORT: "N PID" of the connection from 127.0.0.1:LPORT in $INETD_LOG (the last one).
+served_by() {
+	grep -E "^conn [0-9]+ pid=[0-9]+ peer=127\.0\.0\.1:$1\$" "$INETD_LOG" | tail -1 |
+		sed -E 's/^conn ([0-9]+) pid=([0-9]+) .*/\1 \2/'
+}
+
+# clean_exit NAME LPORT BOUND: the odmrd that served LPORT exited 0 within BOUND s, logged its
+# summary line and did not hand off (unless HX_HANDOFF=1). Sets HX_PID.
+clean_exit() {
+	local name=$1 lport=$2 bound=$3 n pid st bad=()
+	HX_PID=
+	if ! wait_for 5 grep -qE "peer=127\.0\.0\.1:$lport\$" "$INETD_LOG"; then
+		fail "$name: clean exit" "no connection from port $lport in $INETD_LOG"
+		return
+	fi
+	read -r n pid <<<"$(served_by "$lport")"
+	HX_PID=$pid
+	if ! wait_for "$bound" grep -qE "^exit $n pid=$pid status=" "$INETD_LOG"; then
+		fail "$name: clean exit" "odmrd pid $pid still running after $bound s (hang)"
+		return
+	fi
+	st=$(grep -E "^exit $n pid=$pid status=" "$INETD_LOG" | sed 's/.*status=//')
+	[ "$st" = 0 ] || bad+=("exit status $st (negative: killed by signal -status)")
+	grep -q "odmrd\[$pid\]: session peer=" "$LOG" || bad+=("no summary line 'session peer=' for pid $pid")
+	if [ "${HX_HANDOFF:-0}" = 0 ] && grep -q "odmrd\[$pid\]: .*reversing" "$LOG"; then
+		bad+=("handed off: $(grep "odmrd\[$pid\]: .*reversing" "$LOG")")
+	fi
+	if [ ${#bad[@]} -eq 0 ]; then
+		ok "$name: odmrd exited 0$([ "${HX_HANDOFF:-0}" = 0 ] && echo ', no handoff'), summary logged"
+	else
+		fail "$name: clean exit" "${bad[@]}"
+	fi
+}
+
+# hx NAME WANT BOUND HOSTILE-ARG...: one case - the reply tokens, then clean_exit.
+# Sets HX_OUT (tokens), HX_SECS (client's duration), HX_PID.
+hx() {
+	local name=$1 want=$2 bound=$3 out info lport
+	shift 3
+	out=$(hostile "$bound" "$@")
+	HX_OUT=$(sed -n 1p <<<"$out")
+	info=$(sed -n 2p <<<"$out")
+	lport=$(sed -nE 's/^lport=([0-9]+) .*/\1/p' <<<"$info")
+	HX_SECS=$(sed -nE 's/.* secs=([0-9.]+)$/\1/p' <<<"$info")
+	expect_eq "$name" "$HX_OUT" "$want"
+	if [ -z "$lport" ]; then
+		fail "$name: clean exit" "hostile.py did not report its port: $out"
+		return
+	fi
+	clean_exit "$name" "$lport" "$bound"
+}
+
+# pid_log PID: odmrd's log lines of one process.
+pid_log() { grep "odmrd\[$1\]: " "$LOG"; }
+
+# secs_below SECS LIMIT: true if SECS (decimal) < LIMIT.
+secs_below() { awk -v s="$1" -v l="$2" 'BEGIN { exit !(s != "" && s + 0 < l + 0) }'; }
+
+use main
+
+# --- before the greeting, pipelining, bytes after ATRN ------------------------------------------
+
+use pause
+hx "data before the greeting (greet_pause_ms 300) -> 554, closed" "554 EOF" 5 \
+	--early 'EHLO x.test\r\n' eof
+use main
+hx "EHLO, AUTH, ATRN pipelined in one write -> 554, closed" "220 554 EOF" 5 \
+	'raw=EHLO x.test\r\nAUTH CRAM-MD5\r\nATRN a.example\r\n' eof
+
+use mail
+# Control: with mail queued the fake MTA really leads to a handoff, so "no reversing" below means
+# something. The customer then hangs up instead of greeting: no queue run may start.
+HX_HANDOFF=1 hx "control: ATRN with mail queued -> 250 (handoff), customer hangs up" "220 250 235 250 CLOSED" 10 \
+	ehlo cram=$A atrn=a.example close
+expect_match "control: odmrd logged the handoff" "$(pid_log "$HX_PID")" 'granted=a\.example: reversing$'
+expect_match "control: ... and ended it with result=customer-lost" "$(pid_log "$HX_PID" | grep 'session peer=')" \
+	'atrn=250 code=250 result=customer-lost$'
+: >"$WORK/mailbin/postqueue.calls"
+hx "ATRN followed by more bytes in the same packet -> 554, no handoff" "220 250 235 554 EOF" 10 \
+	ehlo cram=$A 'raw=ATRN a.example\r\n220 eager.test ESMTP\r\n' eof
+hx "ATRN, then bytes 0.2 s later while odmrd probes the queue -> 554, no handoff" "220 250 235 554 EOF" 10 \
+	ehlo cram=$A 'send=ATRN a.example\r\n' sleep=0.2 'raw=220 eager.test ESMTP\r\n' eof
+# Refusing the ATRN must also mean the MTA was not told to deliver: a queue run towards sockets
+# that are closed a moment later costs the customer a deferral (and Postfix may throttle the
+# destination). odmrd must look for early bytes before it starts the queue run.
+expect_eq "... the queue was probed (postqueue -j) but no queue run was started (no postqueue -s)" \
+	"$(sort -u "$WORK/mailbin/postqueue.calls" | tr '\n' ' ')" "-j "
+use main
+
+# --- line framing -------------------------------------------------------------------------------
+
+hx "512-octet command line (CRLF included) is accepted" "220 250 221 EOF" 5 bigline=512,'NOOP ' quit eof
+for n in 513 2000 100000; do
+	hx "$n-octet command line -> 500, closed" "220 500 EOF" 5 bigline=$n,'NOOP ' eof
+done
+hx "NUL in a command -> 500, closed" "220 500 EOF" 5 'raw=EHLO a\x00b.test\r\n' eof
+hx "bare LF -> 500, closed" "220 500 EOF" 5 'raw=EHLO a.test\n' eof
+hx "bare CR -> 500, closed" "220 500 EOF" 5 'raw=EHLO a\rb.test\r\n' eof
+hx "8-bit octet in a command -> 500, session goes on (QUIT 221)" "220 500 221 EOF" 5 \
+	'raw=EHLO caf\xe9.test\r\n' quit eof
+
+# --- AUTH ---------------------------------------------------------------------------------------
+
+hx "AUTH with a 200-octet mechanism, ';;;;' and control octets -> 504 504 504" "220 250 504 504 504 221 EOF" 5 \
+	ehlo bigline=207,'AUTH ' 'line=AUTH ;;;;' 'raw=AUTH \x01\x02\r\n' quit eof
+# 12288 octets: RFC 4954's limit for an AUTH line or response, CRLF included.
+hx "AUTH response of 12288 octets: read (501, its 12286 characters are no base64), not 500" \
+	"220 250 334 501 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' bigline=12288, quit eof
+hx "AUTH response of 12286 octets of valid base64: read and given to SASL -> 535" \
+	"220 250 334 535 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' bigline=12286, quit eof
+hx "AUTH response of 12289 octets -> 500, closed" "220 250 334 500 EOF" 5 \
+	ehlo 'line=AUTH CRAM-MD5' bigline=12289, eof
+hx "AUTH line with initial response, 12288 octets: read (501), not 500" "220 250 501 221 EOF" 5 \
+	ehlo bigline=12288,'AUTH CRAM-MD5 ' quit eof
+hx "AUTH line with initial response, 12289 octets -> 500, closed" "220 250 500 EOF" 5 \
+	ehlo bigline=12289,'AUTH CRAM-MD5 ' eof
+hx "invalid base64 AUTH response -> 501" "220 250 334 501 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' 'line=!!!!' quit eof
+hx "'*' AUTH response -> 501" "220 250 334 501 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' 'line=*' quit eof
+use plain
+hx "PLAIN (admin-enabled), authzid bob, authcid alice, alice's password -> 535" "220 250 535 221 EOF" 5 \
+	ehlo plainz=bob:alice:alice-secret quit eof
+hx "control: PLAIN, empty authzid, authcid alice, same password -> 235" "220 250 235 221 EOF" 5 \
+	ehlo plainz=:alice:alice-secret quit eof
+use main
+hx "three wrong passwords -> 535 535 535, then 421, closed" "220 250 535 535 535 421 EOF" 8 \
+	ehlo cram=alice:w1 cram=alice:w2 cram=alice:w3 read eof
+
+# 535 timing: unknown user and wrong password must not be told apart by the clock.
+timing=$(timeout 60 "$PY" "$LIB/hostile.py" timing --port "$PORT" --n 20 \
+	--known alice:wrong-password --unknown mallory:alice-secret 2>&1)
+read -r t_known t_unknown c_known c_unknown <<<"$timing"
+echo "# 535 latency, medians of 20 (auth_fail_delay_ms 200): wrong password ${t_known} ms, unknown user ${t_unknown} ms"
+expect_eq "timing: every attempt got 535 (wrong password: $c_known, unknown user: $c_unknown)" \
+	"$c_known $c_unknown" "535 535"
+if awk -v a="$t_known" -v b="$t_unknown" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a >= 195 && b >= 195 && d <= 50) }'; then
+	ok "timing: medians ${t_known} ms vs ${t_unknown} ms, both >= 200 ms delay, within 50 ms"
+else
+	fail "timing: medians within 50 ms of each other, both delayed ~200 ms" "wrong password ${t_known} ms, unknown user ${t_unknown} ms"
+fi
+
+# SCRAM-SHA-256 and user enumeration: libsasl2's SCRAM answers an unknown user's client-first
+# message with a failure and a known user's with a 334 (salt, iterations), so a prober could tell
+# who exists. odmrd therefore does not offer SCRAM unless the admin lists it: with the default
+# mechanism list both users get the same 504, before libsasl2 sees anything.
+first() { printf 'n,,n=%s,r=t50nonce0123456789' "$1" | base64 -w0; }
+use defmech
+hx "default mechanisms: SCRAM-SHA-256 for known user alice -> 504" "220 250 504 221 EOF" 5 \
+	ehlo "line=AUTH SCRAM-SHA-256 $(first alice)" quit eof
+hx "default mechanisms: SCRAM-SHA-256 for unknown user mallory -> 504 (no user enumeration)" "220 250 504 221 EOF" 5 \
+	ehlo "line=AUTH SCRAM-SHA-256 $(first mallory)" quit eof
+use main
+
+# --- ATRN arguments -----------------------------------------------------------------------------
+
+label63=$(printf 'a%.0s' $(seq 63))
+name253=$(printf '%s.%s.%s.%s' "$label63" "$label63" "$label63" "$(printf 'b%.0s' $(seq 61))")
+name254=$(printf '%s.%s.%s.%s' "$label63" "$label63" "$label63" "$(printf 'b%.0s' $(seq 62))")
+name300=$(printf '%s.%s.%s.%s.%s' "$label63" "$label63" "$label63" "$label63" "$(printf 'c%.0s' $(seq 44))")
+atrn_case() { # NAME WANT-LAST ATRN-ARG
+	hx "ATRN $1 -> $2" "220 250 235 $2 221 EOF" 5 ehlo cram=$A "line=ATRN $3" quit eof
+}
+atrn_case "a..com" 501 'a..com'
+atrn_case "-a.com" 501 '-a.com'
+atrn_case "a_b.com" 501 'a_b.com'
+atrn_case "a.com, (trailing comma)" 501 'a.com,'
+atrn_case "with a 64-character label" 501 "a${label63}.com"
+atrn_case "with a 63-character label (valid; not alice's)" 450 "${label63}.com"
+atrn_case "with a 253-character name (valid; not alice's)" 450 "$name253"
+atrn_case "with a 254-character name" 501 "$name254"
+atrn_case "with a 300-character name" 501 "$name300"
+atrn_case "'a.com;rm -rf /'" 501 'a.com;rm -rf /'
+atrn_case "for bob's domain c.example (someone else's)" 450 'c.example'
+atrn_case "for alice's a.example and bob's c.example" 450 'a.example,c.example'
+# UTF-8 is 8-bit: refused by the command reader before the ATRN parser sees it; not fatal.
+hx "ATRN with UTF-8 (b\\xc3\\xbccher.example) -> 500 (8-bit octets), session goes on" "220 250 235 500 221 EOF" 5 \
+	ehlo cram=$A 'raw=ATRN b\xc3\xbccher.example\r\n' quit eof
+d33=$(seq -f 'd%g.example' 1 33 | paste -sd,)
+atrn_case "naming 33 domains in ${#d33} octets (max_domains 32)" 501 "$d33"
+# 1000 domains cannot fit in a 512-octet command line (even "a.b," is 4 octets: at most 126
+# names fit): the line reader refuses the line (500, close) before the ATRN parser could say 501.
+d1000=$(seq -f 'd%g.example' 1 1000 | paste -sd,)
+hx "ATRN naming 1000 domains ($(( ${#d1000} + 7 )) octets) -> 500 line too long, closed" "220 250 235 500 EOF" 5 \
+	ehlo cram=$A "line=ATRN $d1000" eof
+hx "ATRN argument with ESC and CSI '\\x1b[31m' -> 501" "220 250 235 501 221 EOF" 5 \
+	ehlo cram=$A 'raw=ATRN a\x1b[31m.example\r\n' quit eof
+check "log: the ATRN argument is logged escaped (a\\x1b[31m.example)" \
+	grep -qF "odmrd[$HX_PID]: ATRN syntax error from 127.0.0.1: a\\x1b[31m.example" "$LOG"
+
+# --- disconnects at every step ------------------------------------------------------------------
+
+hx "disconnect right after connect (before the greeting is read)" "- CLOSED" 5 --no-greeting close
+hx "reset (RST) right after connect" "- RST" 5 --no-greeting reset
+use pause
+hx "disconnect during greet_pause_ms" "- CLOSED" 5 --no-greeting close
+use main
+hx "disconnect in the middle of the EHLO line" "220 CLOSED" 8 'send=EHL' close
+hx "disconnect in the middle of the AUTH exchange, after 334" "220 250 334 CLOSED" 8 \
+	ehlo 'line=AUTH CRAM-MD5' close
+hx "RST in the middle of the AUTH exchange, after 334" "220 250 334 RST" 8 \
+	ehlo 'line=AUTH CRAM-MD5' reset
+hx "disconnect right after sending ATRN (empty queue)" "220 250 235 CLOSED" 8 \
+	ehlo cram=$A 'send=ATRN a.example\r\n' close
+# A hang-up already visible when ATRN is answered counts like bytes after ATRN: 554, no probe, no run.
+expect_match "... its summary line says atrn=554 (hang-up seen before the queue is touched)" \
+	"$(pid_log "$HX_PID" | grep 'session peer=')" 'atrn=554 code=554 result=-$'
+use mail
+# With mail queued odmrd cannot tell a FIN after ATRN from a customer about to greet (EOF is no
+# data for FIONREAD): it may answer 250 and log "reversing", then find the customer gone. These
+# cases allow the handoff; they check the clean exit and that nothing was relayed. Whether the
+# MTA was asked for a queue run anyway is printed as a note (see the report).
+for how in close reset; do
+	: >"$WORK/mailbin/postqueue.calls"
+	tok=CLOSED
+	[ $how = reset ] && tok=RST
+	HX_HANDOFF=1 hx "$how right after sending ATRN (mail queued)" "220 250 235 $tok" 8 \
+		ehlo cram=$A 'send=ATRN a.example\r\n' $how
+	check "... nothing relayed (no 'reversed' line with messages > 0)" \
+		sh -c "! grep -q 'odmrd\[$HX_PID\]: reversed .* messages=[1-9]' '$LOG'"
+	echo "# note: $how after ATRN with mail queued: postqueue -s ran $(grep -c -- '-s' "$WORK/mailbin/postqueue.calls") time(s);" \
+		"odmrd: $(pid_log "$HX_PID" | grep -oE 'reversing|write to client failed|result=[a-z-]+' | tr '\n' ' ')"
+done
+use main
+
+# --- slow and stuck customers -------------------------------------------------------------------
+
+hx "one octet every 2 s (idle_timeout 3, session_timeout 6) -> 421, closed" "220 421 EOF" 12 \
+	--drip-interval 2 'drip=EHLO slow.example.test\r\n' eof
+if secs_below "$HX_SECS" 10; then ok "... closed after ${HX_SECS} s (< 10 s)"; else fail "... closed after ${HX_SECS} s, want < 10 s"; fi
+check "... logged as the session deadline, not idle" grep -q "odmrd\[$HX_PID\]: session timeout for 127\.0\.0\.1" "$LOG"
+
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null && command -v nsenter >/dev/null && command -v ip >/dev/null; then
+	cat >"$WORK/nspy" <<-'EOF'
+		#!/bin/sh
+		# python3 in a private network namespace whose TCP send buffers stay at 4096 octets
+		exec unshare -n sh -c 'ip link set lo up && sysctl -qw net.ipv4.tcp_wmem="4096 4096 4096" && exec python3 "$@"' nspy "$@"
+	EOF
+	chmod 755 "$WORK/nspy"
+	PY=$WORK/nspy serve flood "$WORK/flood.conf"
+	use flood
+	HX_NS="nsenter -t ${SRV_PID[flood]} -n" hx "customer that never reads (EHLO every 20 ms, 2304-octet receive buffer) -> odmrd gives up" \
+		"220 SENDFAIL" 20 --rcvbuf 1024 flood=30
+	check "... because its write timed out (idle_timeout 3)" grep -q "odmrd\[$HX_PID\]: write to client failed; closing" "$LOG"
+	if secs_below "$HX_SECS" 15; then ok "... odmrd closed after ${HX_SECS} s (< 15 s)"; else fail "... odmrd closed after ${HX_SECS} s, want < 15 s"; fi
+	use main
+else
+	echo "SKIP - customer that never reads (needs root, unshare -n, nsenter and ip)"
+fi
+
+# --- log injection ------------------------------------------------------------------------------
+
+hx "EHLO name with ESC -> 501" "220 501 221 EOF" 5 'raw=EHLO a\x1b[2Jb.test\r\n' quit eof
+expect_match "log: the refused EHLO name is not logged at all (summary helo=-)" \
+	"$(pid_log "$HX_PID" | grep 'session peer=')" ' helo=- '
+hx "EHLO name with CR -> 500, closed" "220 500 EOF" 5 'raw=EHLO a\rfake line\r\n' eof
+hx "EHLO name with LF -> 500, closed" "220 500 EOF" 5 'raw=EHLO a\nfake line\r\n' eof
+hx "CRAM-MD5 user 'ali\\x1bce\\r\\nfake line' (unknown password) -> 535" "220 250 535 221 EOF" 5 \
+	ehlo "cramx=$EVIL_USER_ESC:wrong" quit eof
+hx "CRAM-MD5 user 'ali\\x1bce\\r\\nfake line' that exists in the sasldb -> 235" "220 250 235 450 221 EOF" 5 \
+	ehlo "cramx=$EVIL_USER_ESC:evil-secret" atrn=a.example quit eof
+check "log: that user name is logged escaped (ali\\x1bce\\x0d\\x0afake\\x20line)" \
+	grep -qF "odmrd[$HX_PID]: AUTH CRAM-MD5 ok from 127.0.0.1: user=ali\\x1bce\\x0d\\x0afake\\x20line@provider.test" "$LOG"
+check "log: ... also in the ATRN refusal and the summary line" \
+	test "$(pid_log "$HX_PID" | grep -cF 'user=ali\x1bce\x0d\x0afake\x20line@provider.test')" -ge 3
+check "log: no line starts with the injected 'fake line'" sh -c "! grep -q '^fake line' '$LOG'"
+
+# --- file descriptors of a live session ---------------------------------------------------------
+
+# fds_ok PID: every fd of PID is 0, 1, 2 or odmrd's log file; prints the offenders.
+fds_ok() {
+	local f t extra=
+	for f in /proc/"$1"/fd/*; do
+		case ${f##*/} in 0 | 1 | 2) continue ;; esac
+		t=$(readlink "$f")
+		[ "$t" = "$LOG" ] || extra="$extra ${f##*/}->$t"
+	done
+	echo "${extra# }"
+}
+LPF=$WORK/fd.lport
+rm -f "$LPF" "$LPF.mark"
+hostile 15 --lport-file "$LPF" ehlo mark=ehlo hold=0.7 cram=alice:wrong mark=authfail hold=0.7 \
+	cram=$A mark=auth hold=0.7 atrn=c.example mark=atrn450 hold=0.7 atrn=a.example mark=atrn453 hold=0.7 \
+	quit eof >"$WORK/fd.out" &
+fd_client=$!
+if wait_for 5 test -s "$LPF" && wait_for 5 grep -qE "peer=127\.0\.0\.1:$(cat "$LPF")\$" "$INETD_LOG"; then
+	read -r _ fd_pid <<<"$(served_by "$(cat "$LPF")")"
+	for m in ehlo authfail auth atrn450 atrn453; do
+		if wait_for 5 grep -qx "$m" "$LPF.mark"; then
+			expect_eq "fds of a live odmrd after $m: only 0, 1, 2 and the log file" "$(fds_ok "$fd_pid")" ""
+		else
+			fail "fds after $m: the client did not get there" "$(cat "$WORK/fd.out")"
+		fi
+	done
+else
+	fail "fd check: client did not connect"
+fi
+wait "$fd_client"
+expect_eq "fd check session: 220 250 535 235 450 453 221 EOF" "$(sed -n 1p "$WORK/fd.out")" "220 250 535 235 450 453 221 EOF"
+
+# --- the whole log, and what is left -------------------------------------------------------------
+
+wait_sessions 20
+check_no_crashes
+expect_eq "log: no raw control character or 8-bit octet anywhere (only printable ASCII and LF)" \
+	"$(LC_ALL=C tr -d '\n\040-\176' <"$LOG" | od -An -c | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')" ""
+nconn=$(cat "${T_INETD_LOGS[@]}" | grep -c '^conn ')
+expect_eq "log: one summary line per connection ($nconn)" "$(log_count ': session peer=')" "$nconn"
+check "odmrd wrote nothing to stderr" sh -c "! cat '$WORK'/inetd*.stderr | grep -q ."
+for s in "${!SRV_PID[@]}"; do
+	stop_odmrd "${SRV_PID[$s]}"
+done
+left=""
+for p in /proc/[0-9]*; do
+	cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+	case $cmd in *"$ODMRD -f $WORK/"*) left="$left ${p#/proc/}:$cmd" ;; esac
+done
+expect_eq "no odmrd process of this suite is left" "${left# }" ""
+expect_eq "run_dir is empty (no socket, lock or stamp file left)" "$(ls -A "$WORK/run")" ""
+
+t_summary
