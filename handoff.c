@@ -98,10 +98,41 @@ static bool ho_ours(const struct handoff *h, const char *addr)
 	return false;
 }
 
-/* Run ARGV, feeding each line of its stdout to FN; returns the exit status or -1. */
+/* Monotonic milliseconds. */
+static long long ho_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Hand each complete line in BUF[0..*len) to FN; keep the unfinished rest at the front. */
+static void ho_lines(char *buf, size_t *len, void (*fn)(struct handoff *, const char *, void *),
+		     struct handoff *h, void *arg)
+{
+	char *start = buf, *nl;
+
+	while ((nl = memchr(start, '\n', *len - (size_t)(start - buf))) != NULL) {
+		*nl = '\0';
+		fn(h, start, arg);
+		start = nl + 1;
+	}
+	*len -= (size_t)(start - buf);
+	memmove(buf, start, *len);
+}
+
+/*
+ * Run ARGV and feed each line of its stdout to FN, the whole within HO_CMD_TIMEOUT_MS: a command
+ * that hangs (postqueue waiting for showq) is killed and counts as failed. Returns the exit
+ * status or -1; callers trust what FN gathered only on 0.
+ */
 static int ho_each_line(struct ho_argv *a, void (*fn)(struct handoff *, const char *, void *),
 			struct handoff *h, void *arg)
 {
+	long long deadline = ho_now() + HO_CMD_TIMEOUT_MS;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	bool failed = false;
 	int p[2];
 
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -112,19 +143,43 @@ static int ho_each_line(struct ho_argv *a, void (*fn)(struct handoff *, const ch
 		close(p[0]);
 		return -1;
 	}
-	FILE *fp = fdopen(p[0], "r");
-	if (fp == NULL) {
-		close(p[0]);
-		proc_wait(pid, 0);
-		return -1;
+	for (;;) {
+		struct pollfd pf = { .fd = p[0], .events = POLLIN };
+		long long left = deadline - ho_now();
+		int r = left > 0 ? poll(&pf, 1, (int)left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			log_msg(LOG_ERR, "%s: no answer within %d s; stopping it", a->v[0], HO_CMD_TIMEOUT_MS / 1000);
+			failed = true;
+			break;
+		}
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap ? cap * 2 : 65536);
+			if (nb == NULL) {
+				failed = true;
+				break;
+			}
+			buf = nb;
+			cap = cap ? cap * 2 : 65536;
+		}
+		ssize_t n = read(p[0], buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		ho_lines(buf, &len, fn, h, arg);
 	}
-	char *line = NULL;
-	size_t cap = 0;
-	while (getline(&line, &cap, fp) >= 0)
-		fn(h, line, arg);
-	free(line);
-	fclose(fp);
-	return proc_wait(pid, HO_CMD_TIMEOUT_MS);
+	if (!failed && len > 0) {
+		buf[len] = '\0';
+		fn(h, buf, arg);
+	}
+	free(buf);
+	close(p[0]);
+	long long left = deadline - ho_now();
+	int st = proc_wait(pid, failed || left < 0 ? 0 : (long)left);
+	return failed ? -1 : st;
 }
 
 /* postqueue [-c dir] ARG... */

@@ -265,6 +265,12 @@ int relay_listen(struct relay *r, int fd, bool lmtp)
 	return 0;
 }
 
+/* True if C may talk now: no other connection's transaction holds the customer. */
+static bool relay_may_talk(const struct relay *r, const struct mconn *c)
+{
+	return r->owner == NULL || r->owner == c;
+}
+
 /* Send a locally made reply to an MTA connection. */
 static int relay_to_mta(struct relay *r, struct mconn *c, const char *text)
 {
@@ -423,6 +429,11 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 		relay_to_mta(r, c, "503 5.5.1 Nested MAIL command\r\n");
 		return RELAY_OK;
 	}
+	if (!relay_may_talk(r, c)) {
+		/* Cannot happen by construction; if it did, a temporary answer keeps the mail queued. */
+		relay_to_mta(r, c, "451 4.3.0 Customer busy with another transaction\r\n");
+		return RELAY_OK;
+	}
 	bool needs_txn = !strcmp(verb, "RCPT") || !strcmp(verb, "DATA") || !strcmp(verb, "RSET");
 	if (needs_txn && !c->txn) {
 		relay_to_mta(r, c, "503 5.5.1 Need MAIL first\r\n");
@@ -457,8 +468,17 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 	return RELAY_OK;
 }
 
-/* Handle input on MTA connection I. */
-static enum relay_rc relay_mta_input(struct relay *r, unsigned i)
+/* True if C has a whole command line buffered. */
+static bool relay_has_line(const struct mconn *c)
+{
+	return memchr(lb_peek(&c->lb), '\n', lb_pending(&c->lb)) != NULL;
+}
+
+/*
+ * Handle MTA connection I: read once if FILL, then run its buffered commands for as long as no
+ * other connection's transaction holds the customer (the rest waits in its buffer).
+ */
+static enum relay_rc relay_mta_input(struct relay *r, unsigned i, bool fill)
 {
 	struct mconn *c = r->conn[i];
 	char *line;
@@ -467,15 +487,17 @@ static enum relay_rc relay_mta_input(struct relay *r, unsigned i)
 	enum relay_rc rc = RELAY_OK;
 
 	r->last_activity = relay_now();
-	ssize_t got = lb_fill(&c->lb, c->fd);
-	if (got == -1 && errno == EAGAIN)
-		return RELAY_OK;
-	if (got <= 0 && got != -2) {
-		rc = relay_end_txn(r, c);
-		relay_drop(r, i);
-		return rc;
+	if (fill) {
+		ssize_t got = lb_fill(&c->lb, c->fd);
+		if (got == -1 && errno == EAGAIN)
+			return RELAY_OK;
+		if (got <= 0 && got != -2) {
+			rc = relay_end_txn(r, c);
+			relay_drop(r, i);
+			return rc;
+		}
 	}
-	while (!gone && rc == RELAY_OK) {
+	while (!gone && rc == RELAY_OK && relay_may_talk(r, c)) {
 		enum lb_status s = lb_get(&c->lb, RELAY_LINE_MAX, &line, &len);
 		if (s == LB_MORE)
 			break;
@@ -521,6 +543,11 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 	struct mconn *who[RELAY_MAX_CONNS];
 	unsigned np = 0, nl = 0, nc = 0;
 
+	/* Commands that waited in a buffer while another connection's transaction ran. */
+	for (unsigned i = 0; i < r->nconn; i++)
+		if (relay_may_talk(r, r->conn[i]) && relay_has_line(r->conn[i])) {
+			return relay_mta_input(r, i, false);
+		}
 	p[np++] = (struct pollfd){ .fd = r->in, .events = POLLIN };
 	if (r->nconn < RELAY_MAX_CONNS && r->owner == NULL)
 		for (unsigned i = 0; i < r->nlis; i++, nl++)
@@ -544,11 +571,12 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 		if (p[1 + i].revents)
 			relay_accept(r, i);
 	for (unsigned k = 0; k < nc; k++) {
-		if (!p[1 + nl + k].revents)
+		/* An earlier connection in this round may have opened a transaction: the rest wait. */
+		if (!p[1 + nl + k].revents || !relay_may_talk(r, who[k]))
 			continue;
 		for (unsigned i = 0; i < r->nconn; i++)
 			if (r->conn[i] == who[k]) {
-				enum relay_rc rc = relay_mta_input(r, i);
+				enum relay_rc rc = relay_mta_input(r, i, true);
 				if (rc != RELAY_OK)
 					return rc;
 				break;

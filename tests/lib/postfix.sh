@@ -135,6 +135,7 @@ pf_setup() {
 	PF_LOG=$work/maillog
 	if [ -n "$(pf_procs)" ]; then
 		pf__err "pf_setup: instance under $work is running; pf_stop first"
+		unset PF_WORK PF_CONF PF_QUEUE PF_RUNDIR PF_DOMAINS PF_LOG
 		return
 	fi
 
@@ -185,6 +186,8 @@ pf_setup() {
 		relay_domains = $*
 		transport_maps = texthash:$PF_CONF/transport
 		defer_transports = odmrl
+		# As shipped in mta/postfix: one connection per customer domain, many customers at once.
+		odmrl_destination_concurrency_limit = 1
 		fast_flush_domains = \$relay_domains
 		# Fast retries so tests need not wait minutes; mail is held for a day.
 		queue_run_delay = 2s
@@ -220,7 +223,7 @@ pf_setup() {
 		scache    unix  -       -       n       -       1       scache
 		postlog   unix-dgram n  -       n       -       1       postlogd
 		# The LMTP client that delivers customer mail to odmrd, one at a time.
-		odmrl     unix  -       -       n       -       1       lmtp
+		odmrl     unix  -       -       n       -       -       lmtp
 	EOF
 
 	# Remember the instance for pf_attach (another shell, a demo script).

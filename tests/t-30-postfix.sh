@@ -1,0 +1,463 @@
+#!/bin/bash
+# tests/t-30-postfix.sh - odmrd end to end: a real private Postfix holding the mail, odmrd under
+# inetd1.py (mta = postfix), real fetchmail as the ODMR customer relaying into smtpsink.py.
+#
+# Why: the unit and protocol suites stop at the turn. This is the path a provider runs: held mail
+# must reach the right customer exactly once with envelope and body intact (dot-stuffing, 8-bit,
+# 5 MB, 200 messages in one session), never cross to another customer, stay queued whenever the
+# customer did not take it (4xx, dropped in DATA), bounce on 5xx, and every session must end with
+# no odmrd, no postqueue, no socket and no lock left behind. Also the refusals (453, 450, 451) and
+# a second concurrent ATRN of the same customer (450), another customer's session meanwhile, and a
+# postqueue that hangs.
+#
+# Customers: alice (a.example, b.example), bob (c.example); d.example is held for nobody (the
+# sender domain of the bounce case, so bounces stay in the queue to be inspected).
+# Prints one ok/FAIL line per case, a table of per-session counts, and "N passed, N failed".
+# Needs root (private Postfix instance), fetchmail, Postfix, sasl2-bin. T30_LIMIT (seconds,
+# default 600) bounds the whole suite.
+
+# One run at a time: common.sh empties tests/work/t-30-postfix, which would pull the private
+# Postfix instance from under a run already in progress (make check while a developer runs it).
+# flock -o: the lock is held by flock(1) itself, never inherited by Postfix or odmrd.
+if [ -z "${T30_LOCKED:-}" ]; then
+	mkdir -p "$(dirname "$0")/work"
+	T30_LOCKED=1 flock -o -w "${T30_LIMIT:-600}" -E 75 "$(dirname "$0")/work/.t-30-postfix.lock" \
+		"$BASH" "$0" "$@"
+	rc=$?
+	if [ "$rc" -eq 75 ]; then
+		echo "FAIL 1 - another t-30-postfix run held the suite lock for ${T30_LIMIT:-600} s"
+		echo "0 passed, 1 failed"
+	fi
+	exit "$rc"
+fi
+. "$(dirname "$0")/lib/common.sh"
+. "$LIB/postfix.sh"
+. "$LIB/e2e.sh"
+
+PF_TIMEOUT=30
+RUNDIR=$WORK/run
+RUNNER_ERE="^[^ ]*postqueue -c $WORK/pf/etc"
+ODMRD_ERE="^[^ ]*odmrd -f $WORK/[^/]*\.conf" # not $WORK/hang/odmrd.conf, which runs alongside
+declare -A PW=([alice]=alice-secret [bob]=bob-secret [carol]=carol-secret)
+STATS=()
+PF_STARTED=
+
+t30_cleanup() {
+	local rc=$? p
+	for p in "${T_BG_PIDS[@]}"; do
+		kill_tree "$p"
+	done
+	[ -n "$PF_STARTED" ] && pf_stop
+	exit "$rc"
+}
+trap t30_cleanup EXIT
+
+# Whole-suite watchdog: every step below is bounded too, this is the backstop.
+spawn bash -c "sleep ${T30_LIMIT:-600}; echo 't-30-postfix: T30_LIMIT reached' >&2; kill -TERM $$"
+
+for tool in fetchmail postfix postqueue saslpasswd2; do
+	command -v "$tool" >/dev/null || { fail "$tool is installed"; t_summary; }
+done
+
+# --- helpers -------------------------------------------------------------------------------------
+
+# Recipients still queued in DOMAIN.
+queued() { pf_count_for_domain "$1"; }
+
+# The queue as "queue_id rcpt,rcpt" lines, sorted (queue names ignored: retries move mail around).
+queue_snapshot() {
+	pf__jq '
+for m in sorted(msgs, key=lambda m: m["queue_id"]):
+    print(m["queue_id"], ",".join(sorted(r["address"] for r in m["recipients"])))'
+}
+
+# Wait until the queue holds exactly N messages, all deferred (what postqueue -s can flush).
+settle() {
+	pf_wait_queued "$1" deferred 2>&1 || return 1
+}
+
+# sess LABEL USER DOMAINS WANT-FETCHMAIL-RC-ERE WANT-SUMMARY-ERE [ODMR-PORT]
+# One fetchmail run and the checks every session gets: fetchmail's exit status, odmrd's summary
+# line (code=NNN result=...), and nothing left behind. Sets MSGS (odmrd's "messages=" count).
+sess() {
+	local label=$1 user=$2 doms=$3 wrc=$4 want=$5 port=${6:-$MAIN_PORT} fields left
+	e2e_log_mark
+	e2e_fetchmail "$label" "$user" "${PW[$user]}" "$doms" "$port"
+	wait_sessions 30
+	fields=$(e2e_session_fields)
+	expect_match "$label: fetchmail exit status $wrc" "$FM_RC" "^$wrc\$"
+	printf '%s\n' "$FM_RC" | grep -Eq "^$wrc\$" || sed 's/^/    fetchmail: /' "$FM_OUT" | tail -15
+	expect_match "$label: odmrd logs one session, $want" "$fields" "^$want\$"
+	left=$(e2e_leftovers "$RUNDIR" "$RUNNER_ERE" "$ODMRD_ERE")
+	expect_eq "$label: no odmrd, postqueue, socket or lock left after the session" "$left" ""
+	MSGS=$(e2e_log_new | sed -n 's/.*reversed peer=.* messages=\([0-9]*\).*/\1/p')
+	STATS+=("$(printf '%-26s %-9s %-20s rc=%-3s %-28s odmrd messages=%-4s sink files=%-4s %6d ms' \
+		"$label" "$user" "$doms" "$FM_RC" "$fields" "${MSGS:--}" "$(e2e_sink_files)" "$FM_MS")")
+}
+
+# verify LABEL SINKDIRS SPEC...: the sink(s) hold exactly the deliveries SPEC names, intact.
+verify() {
+	local label=$1 out
+	shift
+	if out=$(e2e_verify "$@"); then
+		ok "$label (${out%%$'\n'*})"
+	else
+		fail "$label" "$out"
+	fi
+}
+
+inj() { e2e_inject pf_send "$@"; }
+
+# --- set-up --------------------------------------------------------------------------------------
+
+pf_setup "$WORK/pf" "$RUNDIR" a.example b.example c.example d.example || { fail "pf_setup"; t_summary; }
+# Retries well apart: with postfix.sh's 2-4 s backoff, Postfix re-tries a recipient the customer
+# temp-failed every ~4 s *within* the session (see postfix.sh), and the session only ends when a
+# retry loses the race with odmrd's postfix_idle (seen: 18 s instead of 3). The next ATRN's flush
+# delivers regardless of backoff.
+pf_conf minimal_backoff_time=30s maximal_backoff_time=60s || fail "pf_conf backoff"
+PF_STARTED=1 # set before pf_start: a half-started instance must be stopped too
+pf_start || { fail "private Postfix starts"; t_summary; }
+mk_sasldb "$WORK/sasldb2" provider.test alice "${PW[alice]}" bob "${PW[bob]}" carol "${PW[carol]}" ||
+	fail "saslpasswd2"
+mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' 'carol e.example' || fail "odmrd-map"
+
+# A postqueue that hangs (90 s), for carol only, with its own run_dir, log and inetd1.py, started
+# now and checked at the end so it costs no wall time: odmrd must give up after its 60 s
+# command timeout (HO_CMD_TIMEOUT_MS), kill it and answer 451.
+mkdir -p "$WORK/hang/run"
+cat >"$WORK/hang/postqueue" <<EOF
+#!/bin/sh
+echo \$\$ >"$WORK/hang/postqueue.pid"
+exec sleep 90
+EOF
+chmod 755 "$WORK/hang/postqueue"
+write_conf "$WORK/hang/odmrd.conf" run_dir="$WORK/hang/run" postqueue="$WORK/hang/postqueue" \
+	log_file="$WORK/hang/odmrd.log" session_timeout=300
+spawn "$PY" "$LIB/inetd1.py" --port-file "$WORK/hang/port" --log "$WORK/hang/inetd.log" \
+	--stderr "$WORK/hang/stderr" -- "$ODMRD" -f "$WORK/hang/odmrd.conf" >/dev/null
+if wait_for 10 test -s "$WORK/hang/port"; then
+	spawn bash -c 't0=$(date +%s%N); timeout 170 "$1" "$2" --port "$3" --timeout 150 \
+		ehlo cram=carol:carol-secret atrn=e.example quit eof >"$4"
+		echo $((($(date +%s%N) - t0) / 1000000)) >"$4.ms"' - \
+		"$PY" "$LIB/odmrclient.py" "$(cat "$WORK/hang/port")" "$WORK/hang/client.out"
+	HANG_CLIENT=$BG_PID
+else
+	fail "inetd1.py for the hung-postqueue case starts"
+	HANG_CLIENT=
+fi
+
+write_conf "$WORK/odmrd.conf" run_dir="$RUNDIR" postqueue=/usr/sbin/postqueue \
+	postfix_config_dir="$PF_CONF"
+start_odmrd "$WORK/odmrd.conf" || t_summary
+MAIN_PORT=$PORT
+# 451 twice: a postqueue that fails, and a Postfix config directory that is no instance.
+write_conf "$WORK/false.conf" run_dir="$RUNDIR" postqueue=/bin/false
+start_odmrd "$WORK/false.conf" || t_summary
+FALSE_PORT=$PORT
+mkdir -p "$WORK/not-postfix"
+write_conf "$WORK/nopf.conf" run_dir="$RUNDIR" postqueue=/usr/sbin/postqueue \
+	postfix_config_dir="$WORK/not-postfix"
+start_odmrd "$WORK/nopf.conf" || t_summary
+NOPF_PORT=$PORT
+# A postqueue that lists the queue (-j) but cannot flush it (-s).
+mkdir -p "$WORK/bin"
+cat >"$WORK/bin/postqueue-noflush" <<'EOF'
+#!/bin/sh
+for a; do [ "$a" = -s ] && { echo "postqueue-noflush: no flush (test)" >&2; exit 75; }; done
+exec /usr/sbin/postqueue "$@"
+EOF
+chmod 755 "$WORK/bin/postqueue-noflush"
+write_conf "$WORK/noflush.conf" run_dir="$RUNDIR" postqueue="$WORK/bin/postqueue-noflush" \
+	postfix_config_dir="$PF_CONF"
+start_odmrd "$WORK/noflush.conf" || t_summary
+NOFLUSH_PORT=$PORT
+PORT=$MAIN_PORT
+
+# --- 1. content: dot-stuffing, 8-bit, 5 MB, null sender, several recipients and domains ----------
+
+inj dots s@x.test u1@a.example <<'EOF'
+From: Sender <s@x.test>
+To: u1@a.example
+Subject: dot-stuffing
+
+.
+..
+.leading dot
+...three dots
+ . space then dot
+.	dot tab
+. 
+normal line
+.
+EOF
+printf 'From: s@x.test\nTo: u2@b.example\nSubject: latin-1\nMIME-Version: 1.0\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\ncaf\xe9 na\xefve \xfc\xdf \xa9\n%s\n%s\n' \
+	"$("$PY" -c 'import sys; sys.stdout.buffer.write(bytes(range(0x80, 0x100)))')" \
+	"$("$PY" -c 'import sys; sys.stdout.buffer.write(bytes(b for b in range(1, 0x80) if b not in (10, 13)))')" |
+	inj latin1 s@x.test u2@b.example
+printf 'From: s@x.test\nTo: u3@a.example\nSubject: utf-8\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nGr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x98\x80\n.\xc3\xa9 leading dot\n' |
+	inj utf8 s@x.test u3@a.example
+# 5 MB in 76-octet lines of deterministic pseudo-random text, numbered so a lost or doubled
+# line shows; some lines start with a dot.
+"$PY" - >"$WORK/big.eml" <<'EOF'
+import base64, hashlib, sys
+out = sys.stdout.buffer
+out.write(b"From: s@x.test\nTo: u4@a.example, u5@a.example\nSubject: five megabytes\n\n")
+n, i = 0, 0
+while n < 5 * 1024 * 1024:
+    line = b"%07d " % i + base64.b64encode(hashlib.sha512(b"%d" % i).digest())[:68]
+    if i % 97 == 0:
+        line = b"." + line
+    out.write(line + b"\n")
+    n += len(line) + 2
+    i += 1
+EOF
+inj big s@x.test u4@a.example u5@a.example <"$WORK/big.eml"
+printf 'From: s@x.test\nTo: u6@a.example, u7@b.example\nSubject: two domains\n\nfor a.example and b.example\n' |
+	inj twodom s@x.test u6@a.example u7@b.example
+printf 'From: MAILER-DAEMON@x.test\nTo: u8@a.example\nSubject: null sender\n\nenvelope sender is <>\n' |
+	inj nullsender '<>' u8@a.example
+check "content: 6 messages held (deferred) for alice" settle 6
+
+e2e_sink_start content
+sess content alice a.example,b.example 0 'atrn=250 code=250 result=done'
+verify "content: every recipient exactly once, envelope and body byte-for-byte" "$SINK_DIR" \
+	dots latin1 utf8 big twodom nullsender
+expect_eq "content: nothing left queued for a.example, b.example" "$(queued a.example) $(queued b.example)" "0 0"
+expect_eq "content: odmrd counted 7 messages (one LMTP transaction per message and domain)" "$MSGS" 7
+e2e_sink_stop
+
+# --- 1b. 200 small messages in one session ----------------------------------------------------------
+
+for i in $(seq -w 1 200); do
+	printf 'From: s%s@x.test\nTo: bulk%s@a.example\nSubject: bulk %s\n\nbulk message %s\n.%s\n' \
+		"$i" "$i" "$i" "$i" "$i" | inj "bulk-$i" "s$i@x.test" "bulk$i@a.example" ||
+		{ fail "queue bulk message $i"; break; }
+done
+check "bulk: 200 messages held" settle 200
+e2e_sink_start bulk
+sess bulk alice a.example 0 'atrn=250 code=250 result=done'
+BULK_MS=$FM_MS
+verify "bulk: 200 messages in one session, each exactly once and intact" "$SINK_DIR" 'bulk-*'
+expect_eq "bulk: nothing left queued for a.example" "$(queued a.example)" 0
+echo "# 200-message session: ${BULK_MS} ms from fetchmail start to exit (odmrd messages=$MSGS)"
+e2e_sink_stop
+
+# --- 2. another customer's mail never crosses ------------------------------------------------------
+
+printf 'From: s@x.test\nTo: m@a.example, m@c.example\nSubject: mixed\n\nfor alice and bob\n' |
+	inj mixed s@x.test m@a.example m@c.example
+printf 'From: s@x.test\nTo: u@c.example\nSubject: bob only\n\nfor bob\n' | inj bobonly s@x.test u@c.example
+check "crossing: 2 messages held" settle 2
+e2e_sink_start cross-alice
+sess cross-alice alice a.example,b.example 0 'atrn=250 code=250 result=done'
+verify "crossing: alice gets m@a.example only" "$SINK_DIR" mixed=m@a.example
+expect_eq "crossing: m@c.example and u@c.example stay queued" "$(queued c.example)" 2
+e2e_sink_stop
+check "crossing: the c.example mail is held again" settle 2
+e2e_sink_start cross-bob
+sess cross-bob bob c.example 0 'atrn=250 code=250 result=done'
+verify "crossing: bob gets m@c.example and u@c.example" "$SINK_DIR" mixed=m@c.example bobonly
+expect_eq "crossing: nothing left queued for c.example" "$(queued c.example)" 0
+e2e_sink_stop
+
+# --- 5. refusals: 453, 450, 451 -------------------------------------------------------------------------
+
+e2e_sink_start refusals
+sess nomail alice a.example,b.example 0 'atrn=453 code=221 result=-'
+printf 'From: s@x.test\nTo: v@c.example\nSubject: for bob\n\nheld for bob\n' | inj forbob s@x.test v@c.example
+printf 'From: s@x.test\nTo: w@a.example\nSubject: for alice\n\nheld for alice\n' | inj foralice s@x.test w@a.example
+check "refusals: 2 messages held" settle 2
+before=$(queue_snapshot)
+sess unauth alice c.example 4 'atrn=450 code=221 result=-'
+sess unauth-mixed alice a.example,c.example 4 'atrn=450 code=221 result=-'
+sess fail-postqueue alice a.example 8 'atrn=451 code=221 result=-' "$FALSE_PORT"
+sess fail-confdir alice a.example 8 'atrn=451 code=221 result=-' "$NOPF_PORT"
+expect_eq "refusals: the customer's SMTP server was never contacted" \
+	"$(e2e_sink_conns) $(e2e_sink_files)" "0 0"
+expect_eq "refusals: queue unchanged" "$(queue_snapshot)" "$before"
+expect_match "refusals: 451 logged with the failing postqueue" "$(grep -E ': 451 ' "$E2E_ODMRD_LOG")" \
+	'queue probe failed \(/bin/false\)'
+e2e_sink_stop
+# The queue probe works but the flush (postqueue -s) fails: odmrd starts the queue run before it
+# answers ATRN, so this is a 451, nothing is sent and the mail stays queued.
+e2e_sink_start flush-fails
+sess flush-fails alice a.example 8 'atrn=451 code=221 result=-' "$NOFLUSH_PORT"
+expect_eq "flush fails: the customer's SMTP server was never contacted" \
+	"$(e2e_sink_conns) $(e2e_sink_files)" "0 0"
+expect_eq "flush fails: queue unchanged" "$(queue_snapshot)" "$before"
+e2e_sink_stop
+e2e_sink_start refusals-bob
+sess refusals-bob bob c.example 0 'atrn=250 code=250 result=done'
+e2e_sink_stop
+e2e_sink_start refusals-alice
+sess refusals-alice alice a.example 0 'atrn=250 code=250 result=done'
+e2e_sink_stop
+verify "refusals: the held mail is then delivered once to its owners" \
+	"$WORK/sink-refusals-bob:$WORK/sink-refusals-alice" forbob foralice
+verify "refusals: ... to its owner only (bob's sink)" "$WORK/sink-refusals-bob" forbob
+
+# --- 3. 4xx stays queued and arrives next time; 5xx bounces ---------------------------------------
+
+printf 'From: s@x.test\nTo: t1@a.example\nSubject: tempfail\n\ntemporarily refused\n' | inj tf s@x.test t1@a.example
+printf 'From: s@d.example\nTo: r1@a.example\nSubject: reject\n\npermanently refused\n' | inj rj s@d.example r1@a.example
+printf 'From: s@x.test\nTo: ok1@a.example\nSubject: ok\n\naccepted\n' | inj okm s@x.test ok1@a.example
+printf 'From: s@d.example\nTo: ok2@a.example, t2@a.example, r2@a.example\nSubject: three verdicts\n\n250, 450 and 550\n' |
+	inj verdicts s@d.example ok2@a.example t2@a.example r2@a.example
+check "4xx/5xx: 4 messages held" settle 4
+e2e_sink_start verdicts --tempfail-rcpt '^t[0-9]@' --reject-rcpt '^r[0-9]@'
+sess verdicts-1 alice a.example 0 'atrn=250 code=250 result=done'
+verify "4xx/5xx: only the accepted recipients arrive" "$SINK_DIR" okm verdicts=ok2@a.example
+e2e_sink_stop
+expect_eq "4xx/5xx: t1, t2 still queued, r1, r2 not" \
+	"$(pf__jq 'print(" ".join(sorted(r["address"] for m in msgs for r in m["recipients"] if r["address"].endswith("@a.example"))))')" \
+	"t1@a.example t2@a.example"
+bounces() {
+	# postqueue -j shows the null sender as "MAILER-DAEMON"
+	pf__jq 'print(sum(1 for m in msgs if m["sender"] in ("", "MAILER-DAEMON")
+                and [r["address"] for r in m["recipients"]] == ["s@d.example"]))'
+}
+bounced_2() { [ "$(bounces)" = 2 ]; }
+check "5xx: Postfix queued 2 bounces from <> to the sender s@d.example" wait_for 20 bounced_2
+expect_eq "5xx: maillog has status=bounced for r1 and r2" \
+	"$(grep -oE 'to=<r[12]@a\.example>.*status=bounced' "$PF_LOG" | cut -d'>' -f1 | sort -u | tr '\n' ' ')" \
+	"to=<r1@a.example to=<r2@a.example "
+check "4xx: held again (2 messages + 2 bounces)" settle 4
+e2e_sink_start verdicts-2
+sess verdicts-2 alice a.example 0 'atrn=250 code=250 result=done'
+verify "4xx: the temp-failed recipients arrive on the next ATRN, once" "$SINK_DIR" tf verdicts=t2@a.example
+verify "4xx/5xx: over both sessions each accepted recipient exactly once" \
+	"$WORK/sink-verdicts:$WORK/sink-verdicts-2" tf okm verdicts=ok2@a.example verdicts=t2@a.example
+expect_eq "4xx: nothing left queued for a.example" "$(queued a.example)" 0
+e2e_sink_stop
+postsuper -c "$PF_CONF" -d ALL >/dev/null 2>&1
+
+# --- 4. the customer drops in the middle of DATA ------------------------------------------------------
+
+for i in 1 2 3; do
+	printf 'From: s@x.test\nTo: d%s@a.example\nSubject: drop %s\n\nmessage %s\n' "$i" "$i" "$i" |
+		inj "drop$i" s@x.test "d$i@a.example"
+done
+check "drop: 3 messages held" settle 3
+e2e_sink_start drop-1 --drop-in-data 1
+sess drop-1 alice a.example '[0-9]*' 'atrn=250 code=250 result=customer-lost'
+dropped=$(awk '/< RCPT TO:</ { r = $0; sub(/.*< RCPT TO:</, "", r); sub(/>.*/, "", r) }
+	/dropped connection/ { print r }' "$SINK_LOG")
+expect_match "drop: the sink dropped a connection during DATA" "$dropped" '^d[123]@a\.example$'
+expect_eq "drop: nothing stored by the sink" "$(e2e_sink_files)" 0
+expect_eq "drop: all 3 still queued" "$(queued a.example)" 3
+e2e_sink_stop
+check "drop: held again" settle 3
+e2e_sink_start drop-2
+sess drop-2 alice a.example 0 'atrn=250 code=250 result=done'
+verify "drop: the dropped message and the rest arrive exactly once on the next ATRN" \
+	"$WORK/sink-drop-1:$WORK/sink-drop-2" 'drop?'
+expect_eq "drop: nothing left queued" "$(queued a.example)" 0
+e2e_sink_stop
+
+# --- 6b. a second concurrent ATRN of the same customer -------------------------------------------------
+
+printf 'From: s@x.test\nTo: cc@a.example\nSubject: concurrent\n\nheld while alice is busy\n' | inj conc s@x.test cc@a.example
+printf 'From: s@x.test\nTo: cc@c.example\nSubject: bob meanwhile\n\nfor bob while alice holds her turn\n' |
+	inj concbob s@x.test cc@c.example
+check "concurrent: 2 messages held" settle 2
+e2e_log_mark
+# Session 1: ATRN a.example granted, then the "customer" sits on the turn without its greeting
+# until the test creates $WORK/held.release (bounded at 60 s).
+rm -f "$WORK/held.release"
+cat >"$WORK/held.py" <<'EOF'
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from odmrclient import Client
+c = Client("127.0.0.1", int(sys.argv[2]), timeout=20)
+codes = [c.greeting.code, c.ehlo().code, c.auth_cram("alice", "alice-secret").code, c.atrn(["a.example"]).code]
+end = time.time() + 60
+while not os.path.exists(sys.argv[3]) and time.time() < end:
+    time.sleep(0.05)
+c.close()
+print(" ".join(str(x) for x in codes))
+EOF
+# (a file, not a here-document: a background job's stdin is /dev/null)
+spawn "$PY" "$WORK/held.py" "$LIB" "$MAIN_PORT" "$WORK/held.release" >"$WORK/held.out" 2>&1
+HELD_PID=$BG_PID
+if e2e_log_wait 'granted=a\.example: reversing' 20; then
+	ok "concurrent: first session holds the turn"
+	expect_eq "concurrent: while it runs, run_dir has its socket and locks" \
+		"$(cd "$RUNDIR" && ls -A | sed 's/^\.user\..*/.user.*/' | sort | tr '\n' ' ')" \
+		".dom.a.example .user.* a.example "
+	expect_eq "concurrent: second ATRN of alice for the same domain -> 450" \
+		"$(odmrc ehlo cram=alice:alice-secret atrn=a.example quit)" "220 250 235 450 221"
+	expect_eq "concurrent: second ATRN of alice for her other domain -> 450" \
+		"$(odmrc ehlo cram=alice:alice-secret atrn=b.example quit)" "220 250 235 450 221"
+	expect_eq "concurrent: 450 logged as another session" \
+		"$(e2e_log_new | grep -c 'another session for this customer is running')" 2
+	# Bob's session meanwhile, in the background: it must not wait for alice's stalled turn.
+	e2e_sink_start conc-bob
+	rm -f "$WORK/conc-bob.res"
+	(
+		e2e_fetchmail conc-bob bob "${PW[bob]}" c.example
+		echo "$FM_RC $FM_MS" >"$WORK/conc-bob.res"
+	) &
+	T_BG_PIDS+=("$!")
+	# odmrd starts the flush just before its 250, so Postfix's lmtp client for alice's domain
+	# waits at her socket for the greeting she has not sent; with the shipped master.cf
+	# (odmrl maxproc default, one connection per destination) bob's delivery uses another
+	# lmtp process and is not held up. Bob's session normally takes ~2 s.
+	if wait_for 12 test -s "$WORK/conc-bob.res"; then
+		got="done in $(cut -d' ' -f2 "$WORK/conc-bob.res") ms"
+	else
+		got="still running after 12 s"
+		grep -E 'cc@(a|c)\.example' "$PF_LOG" | tail -2 | sed 's/^/    maillog: /'
+	fi
+	echo "# bob's session while alice holds her turn: $got"
+	expect_eq "concurrent: bob's session meanwhile is not held up by alice's stalled turn" \
+		"${got%% in *}" done
+else
+	fail "concurrent: first session holds the turn" "$(cat "$WORK/held.out")" "$(e2e_log_new)"
+fi
+touch "$WORK/held.release"
+wait_for 30 sh -c "! kill -0 $HELD_PID 2>/dev/null"
+if [ -n "${SINK_PID:-}" ]; then
+	wait_for 60 test -s "$WORK/conc-bob.res"
+	expect_eq "concurrent: bob's fetchmail exit status" "$(cut -d' ' -f1 "$WORK/conc-bob.res" 2>/dev/null)" 0
+	verify "concurrent: bob got his message once" "$SINK_DIR" concbob
+	e2e_sink_stop
+fi
+expect_eq "concurrent: first client saw 220 250 235 250" "$(cat "$WORK/held.out")" "220 250 235 250"
+left=$(e2e_leftovers "$RUNDIR" "$RUNNER_ERE" "$ODMRD_ERE")
+expect_eq "concurrent: nothing left after the abandoned turn" "$left" ""
+expect_eq "concurrent: the message is still queued" "$(queued a.example)" 1
+check "concurrent: held again" settle 1
+e2e_sink_start conc
+sess conc alice a.example 0 'atrn=250 code=250 result=done'
+verify "concurrent: then delivered once" "$SINK_DIR" conc
+e2e_sink_stop
+
+# --- the hung postqueue (started at set-up) ---------------------------------------------------------
+
+if [ -n "$HANG_CLIENT" ] && wait_for 150 sh -c "! kill -0 $HANG_CLIENT 2>/dev/null"; then
+	# A postqueue that hangs is stopped at odmrd's 60 s command deadline and counts as failed.
+	expect_eq "hung postqueue: ATRN answered 451" \
+		"$(cat "$WORK/hang/client.out")" "220 250 235 451 221 EOF"
+	ms=$(cat "$WORK/hang/client.out.ms" 2>/dev/null || echo 999999)
+	expect_eq "hung postqueue: answered within odmrd's 60 s command timeout" \
+		"$([ "$ms" -lt 70000 ] && echo yes || echo "no, after $ms ms")" yes
+	pid=$(cat "$WORK/hang/postqueue.pid" 2>/dev/null)
+	st=$(sed 's/.*) \(.\).*/\1/' "/proc/${pid:-0}/stat" 2>/dev/null)
+	expect_eq "hung postqueue: not left running" "$([ -n "$st" ] && [ "$st" != Z ] && echo "pid $pid state $st")" ""
+else
+	fail "hung postqueue: the client finished" "$(cat "$WORK/hang/client.out" 2>/dev/null)"
+fi
+
+# --- whole run ----------------------------------------------------------------------------------
+
+all_sinks=$(find "$WORK" -maxdepth 1 -type d -name 'sink-*' | sort | paste -sd:)
+verify "whole run: every injected recipient delivered exactly once (except the rejected ones)" \
+	"$all_sinks" dots latin1 utf8 big twodom nullsender 'bulk-*' mixed bobonly forbob foralice \
+	tf okm verdicts=ok2@a.example verdicts=t2@a.example 'drop?' conc concbob
+expect_eq "whole run: queue empty" "$(pf_queue_json | wc -l)" 0
+check_no_crashes
+
+echo "# sessions (label, user, fetchdomains, fetchmail rc, odmrd summary, counts, wall time):"
+printf '#   %s\n' "${STATS[@]}"
+t_summary
