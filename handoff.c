@@ -278,7 +278,11 @@ static void sm_argv(const struct handoff *h, struct ho_argv *a)
 	}
 }
 
-/* One line of sendmail -bp: recipient lines are indented and hold one <address> or address. */
+/*
+ * One line of sendmail -bp -v: recipient lines are indented and hold one address in full (without
+ * -v sendmail cuts addresses to 38 characters). It may contain blanks ("john doe"@dom) or come as
+ * "Name <addr>"; indented lines starting with "(" are status notes, not recipients.
+ */
 static void sm_list_line(struct handoff *h, const char *line, void *arg)
 {
 	unsigned *count = arg;
@@ -286,9 +290,15 @@ static void sm_list_line(struct handoff *h, const char *line, void *arg)
 
 	if (line[0] != ' ' && line[0] != '\t')
 		return;
-	const char *lt = strchr(line, '<');
-	const char *start = lt ? lt + 1 : line + strspn(line, " \t");
-	size_t n = strcspn(start, lt ? ">" : " \t\r\n");
+	const char *start = line + strspn(line, " \t");
+	if (*start == '(')
+		return;
+	const char *lt = strchr(start, '<');
+	if (lt != NULL)
+		start = lt + 1;
+	size_t n = strcspn(start, lt ? ">\r\n" : "\r\n");
+	while (n > 0 && (start[n - 1] == ' ' || start[n - 1] == '\t'))
+		n--;
 	if (n == 0 || n >= sizeof addr)
 		return;
 	memcpy(addr, start, n);
@@ -307,6 +317,7 @@ static int sm_scan(struct handoff *h, unsigned *count)
 		snprintf(sel, sizeof sel, "-qR@%s", h->dom[i]);
 		sm_argv(h, &a);
 		argv_add(&a, "-bp");
+		argv_add(&a, "-v");
 		argv_add(&a, sel);
 		if (ho_each_line(&a, sm_list_line, h, count) != 0)
 			return -1;

@@ -3,7 +3,7 @@
  *
  * When odmrd starts as root with `user` set, it splits in two: a root helper that holds no
  * customer data (its fds 0-2 are /dev/null) and will only execute the configured postqueue or
- * sendmail with an allow-listed argument shape (-j, -s DOMAIN, -bp -qR@DOMAIN, -qf -qR@DOMAIN),
+ * sendmail with an allow-listed argument shape (-j, -s DOMAIN, -bp -v -qR@DOMAIN, -qf -qR@DOMAIN),
  * and the session process, which drops to `user` before it parses a single client byte.
  * Sendmail queue runs need root (restrictqrun, root-owned queue), so this is how a hardened
  * install reaches them. Without `user`, commands run directly as the invoking user.
@@ -93,7 +93,9 @@ static bool ps_allowed(const struct config *cf, char **av, int ac)
 	if (cf->sendmail && !strcmp(av[0], cf->sendmail)) {
 		if (cf->sendmail_cf && ac > 2 && !strcmp(av[1], "-C") && !strcmp(av[2], cf->sendmail_cf))
 			i = 3;
-		return ac == i + 2 && (!strcmp(av[i], "-bp") || !strcmp(av[i], "-qf")) && ps_qr(av[i + 1]);
+		if (ac == i + 3 && !strcmp(av[i], "-bp") && !strcmp(av[i + 1], "-v"))
+			return ps_qr(av[i + 2]);
+		return ac == i + 2 && !strcmp(av[i], "-qf") && ps_qr(av[i + 1]);
 	}
 	return false;
 }

@@ -357,9 +357,10 @@ sm_wait_queued() {
 # DOMAIN (not the -qR substring match).
 sm_count_for_domain() {
 	local d=${1,,}
-	# Recipient lines are indented bare addresses ("\t\t\t\t\t u@a.example").
-	sm_queue_listing "$1" | tr '[:upper:]' '[:lower:]' |
-		grep -Ec "^[[:space:]]+<?[^[:space:]<>@]+@${d//./\\.}>?\$"
+	# Recipient lines are indented addresses, whole only with -v (else cut at 38 characters);
+	# indented lines starting with "(" are status notes.
+	"$SM_SENDMAIL" -C "$SM_CF" -bp -v "-qR@$1" </dev/null 2>&1 | tr '[:upper:]' '[:lower:]' |
+		grep -Ec "^[[:space:]]+[^([:space:]].*@${d//./\\.}>?\$"
 }
 
 # sm_queue_run DOMAIN -- one foreground queue run for envelopes matching
