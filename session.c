@@ -508,6 +508,14 @@ static size_t sess_limit(const struct session *s)
 	return LB_CMD_LIMIT;
 }
 
+/* A framing error: the stream cannot be resynchronised, so 500 and the session is over. */
+static enum sess_action sess_fatal(struct session *s, const char *text)
+{
+	reply(s, 500, "%s", text);
+	s->state = ST_DONE;
+	return SA_CLOSE;
+}
+
 /* Process every complete line now buffered. */
 static enum sess_action sess_lines(struct session *s)
 {
@@ -524,10 +532,10 @@ static enum sess_action sess_lines(struct session *s)
 			break;
 		case LB_TOO_LONG:
 			log_msg(LOG_NOTICE, "over-long line from %s", s->peer);
-			return reply(s, 500, "Line too long"), SA_CLOSE;
+			return sess_fatal(s, "Line too long");
 		default:
 			log_msg(LOG_NOTICE, "bad line ending or NUL from %s", s->peer);
-			return reply(s, 500, "Syntax error: lines must end in CRLF and contain no NUL"), SA_CLOSE;
+			return sess_fatal(s, "Syntax error: lines must end in CRLF and contain no NUL");
 		}
 		if (lb_pending(&s->lb) > 0) {
 			log_msg(LOG_NOTICE, "%s sent a command without waiting for the reply", s->peer);
@@ -553,7 +561,7 @@ enum sess_action session_input(struct session *s, const char *buf, size_t len)
 			return a;
 		if (k == 0) {
 			log_msg(LOG_NOTICE, "over-long line from %s", s->peer);
-			return reply(s, 500, "Line too long"), SA_CLOSE;
+			return sess_fatal(s, "Line too long");
 		}
 	}
 	return SA_CONTINUE;
