@@ -49,6 +49,15 @@ check: deps
 	$(MAKE) all tests/unit/check_odmrd
 	tests/run-all.sh
 
+# Longer suites CI also runs: faults with a real MTA (kills mid-delivery), and the unit and
+# protocol suites under ASan/UBSan and valgrind.
+check-faults: deps
+	$(MAKE) all
+	tests/faults.sh
+
+check-sanitize: deps
+	tests/sanitize.sh
+
 # The main job shown end to end: private Postfix, odmrd under xinetd, real fetchmail.
 demo: deps
 	$(MAKE) all
@@ -59,10 +68,13 @@ bench: deps
 	$(MAKE) all
 	bench/run.sh
 
-# libFuzzer on the session core: make fuzz FUZZ_SECONDS=600
+# libFuzzer on the session core: make fuzz FUZZ_SECONDS=600; make fuzz-long for 10M executions.
 FUZZ_SECONDS ?= 60
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-long:
+	fuzz/run.sh 0 -runs=10000000
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
@@ -71,6 +83,6 @@ install: all
 	install -m 0644 man/odmrd.8 man/odmrd-map.8 $(DESTDIR)$(MANDIR)/man8/
 
 clean:
-	rm -f odmrd odmrd-map *.o tests/unit/*.o tests/unit/check_odmrd
+	rm -f odmrd odmrd-map *.o tests/unit/*.o tests/unit/check_odmrd fuzz/odmrd_fuzz
 
-.PHONY: all deps check demo bench fuzz install clean
+.PHONY: all deps check check-faults check-sanitize demo bench fuzz fuzz-long install clean
