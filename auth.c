@@ -7,10 +7,12 @@
  * lists them; every failure leaves a fresh connection for the next attempt.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <sasl/sasl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "log.h"
@@ -74,7 +76,7 @@ static int auth_log(void *ctx, int level, const char *message)
 	/* Plugins may quote what the client sent: escape like any client string. */
 	if (level <= SASL_LOG_WARN)
 		log_msg(level <= SASL_LOG_ERR ? LOG_ERR : LOG_WARNING, "sasl: %s",
-			log_esc(message, strlen(message), esc, sizeof esc));
+			log_esc_text(message, strlen(message), esc, sizeof esc));
 	return SASL_OK;
 }
 
@@ -174,6 +176,13 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 	} else {
 		a->cb[2] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
 	}
+	/* A missing or unreadable sasldb would make every customer look like a wrong password. */
+	for (size_t i = 0; i < cf->n_sasl_opts; i++)
+		if (!strcmp(cf->sasl_opts[i].key, "sasldb_path") && access(cf->sasl_opts[i].value, R_OK) != 0) {
+			snprintf(err, errlen, "sasl_sasldb_path %s: %s", cf->sasl_opts[i].value, strerror(errno));
+			auth_close(a);
+			return NULL;
+		}
 	if (!auth_inited) {
 		rc = sasl_server_init(a->cb, "odmrd");
 		if (rc != SASL_OK) {

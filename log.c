@@ -64,7 +64,7 @@ void log_msg(int prio, const char *fmt, ...)
 }
 
 /* Escape client bytes so a log line can carry neither control characters nor unbounded text. */
-const char *log_esc(const char *s, size_t len, char *buf, size_t buflen)
+static const char *log_escape(const char *s, size_t len, char *buf, size_t buflen, int keep_space)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
@@ -76,7 +76,7 @@ const char *log_esc(const char *s, size_t len, char *buf, size_t buflen)
 	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		size_t need = (c >= 0x21 && c < 0x7f && c != '\\' && c != '"') ? 1 : 4;
+		size_t need = ((c >= 0x21 || (keep_space && c == ' ')) && c < 0x7f && c != '\\' && c != '"') ? 1 : 4;
 		if (o + need + 4 > buflen) {
 			memcpy(buf + o, "...", 4);
 			return buf;
@@ -92,6 +92,18 @@ const char *log_esc(const char *s, size_t len, char *buf, size_t buflen)
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+/* See log.h. */
+const char *log_esc(const char *s, size_t len, char *buf, size_t buflen)
+{
+	return log_escape(s, len, buf, buflen, 0);
+}
+
+/* See log.h. */
+const char *log_esc_text(const char *s, size_t len, char *buf, size_t buflen)
+{
+	return log_escape(s, len, buf, buflen, 1);
 }
 
 /* Release the destination (only matters for tests that reopen it). */

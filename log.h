@@ -15,6 +15,8 @@ int log_open(int facility, const char *file);
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Copy S (LEN octets) to BUF as printable ASCII: other octets become \xHH, over-long input ends in "...". */
 const char *log_esc(const char *s, size_t len, char *buf, size_t buflen);
+/* The same, but spaces stay spaces: for free text (libsasl2's messages), not key=value fields. */
+const char *log_esc_text(const char *s, size_t len, char *buf, size_t buflen);
 void log_close(void);
 
 #endif

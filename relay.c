@@ -388,7 +388,12 @@ static enum relay_rc relay_do_data(struct relay *r, struct mconn *c, const char 
 		return RELAY_CUSTOMER_LOST;
 	unsigned copies = c->lmtp ? c->rcpts : 1;
 	for (unsigned i = 0; i < copies; i++)
-		relay_write(c->fd, r->reply, r->reply_len, r->timeout_s);
+		if (relay_write(c->fd, r->reply, r->reply_len, r->timeout_s) < 0) {
+			if (code / 100 == 2)
+				log_msg(LOG_WARNING, "reversed: the MTA connection was gone before it heard "
+					"the customer accept a message; the MTA will send it again");
+			break;
+		}
 	if (code / 100 == 2)
 		r->st.messages++;
 	c->txn = false;

@@ -92,7 +92,7 @@ START_TEST(test_invalid_names)
 {
 	static const char *const bad[] = {
 		"example", "a..com", "-a.com", "a-.com", "a.-com", "a.com-", "a_b.com", "a.com.", ".a.com",
-		".", "..", "b\xc3\xbc" "cher.example", "a.com;rm -rf /", "", " ", "a .com", "a. com",
+		".", "..", ("b\xc3\xbc" "cher.example"), "a.com;rm -rf /", "", " ", "a .com", "a. com",
 		"a.com ", "a,b.com", "a.c*m", "a/b.com", "[127.0.0.1]", "a.com\t",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
