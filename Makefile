@@ -16,7 +16,7 @@ LIBS    = $(SASL_LIBS) -lgdbm -lwrap -ljansson
 CHECK_LIBS = $(shell pkg-config --libs check)
 
 CORE_OBJS = session.o linebuf.o log.o config.o domains.o
-DAEMON_OBJS = odmrd.o auth.o handoff.o relay.o proc.o $(CORE_OBJS)
+DAEMON_OBJS = odmrd.o auth.o handoff.o relay.o proc.o net.o $(CORE_OBJS)
 MAP_OBJS = odmrd-map.o domains.o
 UNIT_OBJS = tests/unit/check_main.o tests/unit/check_linebuf.o tests/unit/check_domains.o \
 	tests/unit/check_config.o tests/unit/check_session.o tests/unit/check_map.o \

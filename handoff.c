@@ -32,6 +32,7 @@
 
 #include "handoff.h"
 #include "log.h"
+#include "net.h"
 #include "proc.h"
 #include "relay.h"
 
@@ -98,14 +99,6 @@ static bool ho_ours(const struct handoff *h, const char *addr)
 	return false;
 }
 
-/* Monotonic milliseconds. */
-static long long ho_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Hand each complete line in BUF[0..*len) to FN; keep the unfinished rest at the front. */
 static void ho_lines(char *buf, size_t *len, void (*fn)(struct handoff *, const char *, void *),
 		     struct handoff *h, void *arg)
@@ -129,7 +122,7 @@ static void ho_lines(char *buf, size_t *len, void (*fn)(struct handoff *, const 
 static int ho_each_line(struct ho_argv *a, void (*fn)(struct handoff *, const char *, void *),
 			struct handoff *h, void *arg)
 {
-	long long deadline = ho_now() + HO_CMD_TIMEOUT_MS;
+	long long deadline = net_now_ms() + HO_CMD_TIMEOUT_MS;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	bool failed = false;
@@ -145,7 +138,7 @@ static int ho_each_line(struct ho_argv *a, void (*fn)(struct handoff *, const ch
 	}
 	for (;;) {
 		struct pollfd pf = { .fd = p[0], .events = POLLIN };
-		long long left = deadline - ho_now();
+		long long left = deadline - net_now_ms();
 		int r = left > 0 ? poll(&pf, 1, (int)left) : 0;
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -177,7 +170,7 @@ static int ho_each_line(struct ho_argv *a, void (*fn)(struct handoff *, const ch
 	}
 	free(buf);
 	close(p[0]);
-	long long left = deadline - ho_now();
+	long long left = deadline - net_now_ms();
 	int st = proc_wait(pid, failed || left < 0 ? 0 : (long)left);
 	return failed ? -1 : st;
 }

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "handoff.h"
 #include "log.h"
+#include "net.h"
 #include "proc.h"
 #include "session.h"
 
@@ -37,35 +38,12 @@ struct io_ctx {
 	unsigned write_timeout;  /* seconds */
 };
 
-/* Milliseconds on a monotonic clock. */
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Write everything or give up after the write timeout: a client that never reads cannot hold us. */
 static int io_write(void *vctx, const char *buf, size_t len)
 {
 	struct io_ctx *c = vctx;
-	long long deadline = now_ms() + (long long)c->write_timeout * 1000;
 
-	while (len > 0) {
-		ssize_t n = write(c->out, buf, len);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return -1;
-		long long left = deadline - now_ms();
-		struct pollfd p = { .fd = c->out, .events = POLLOUT };
-		if (left <= 0 || poll(&p, 1, (int)left) == 0)
-			return -1;
-	}
-	return 0;
+	return net_write_all(c->out, buf, len, c->write_timeout);
 }
 
 /* Tarpit and greeting pause. */
@@ -116,11 +94,11 @@ static int sock_name(int fd, int peer, char *ip, size_t iplen, char *ipport, siz
 /* Read and dispatch until the session closes or hands off; enforces idle and session deadlines. */
 static enum sess_action run_session(struct session *s, const struct config *cf, int in)
 {
-	long long deadline = now_ms() + (long long)cf->session_timeout * 1000;
+	long long deadline = net_now_ms() + (long long)cf->session_timeout * 1000;
 	char buf[4096];
 
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - net_now_ms();
 		long long idle = (long long)cf->idle_timeout * 1000;
 		int by_idle = idle < left;
 		struct pollfd p = { .fd = in, .events = POLLIN };

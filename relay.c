@@ -21,11 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "linebuf.h"
 #include "log.h"
+#include "net.h"
 #include "relay.h"
 
 #define RELAY_MAX_LISTEN 64
@@ -62,46 +62,14 @@ struct relay {
 	int reply_code;
 };
 
-/* Monotonic milliseconds. */
-static long long relay_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Write all of BUF to FD within TIMEOUT_S; -1 if the peer is gone or stalled. */
-static int relay_write(int fd, const char *buf, size_t len, unsigned timeout_s)
-{
-	long long deadline = relay_now() + (long long)timeout_s * 1000;
-
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(fd, buf, len);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return -1;
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		long long left = deadline - relay_now();
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-			return -1;
-	}
-	return 0;
-}
-
 /* Wait for FD to be readable within TIMEOUT_S, then fill LB once; <=0 means EOF, error or timeout. */
 static ssize_t relay_fill(int fd, struct linebuf *lb, unsigned timeout_s)
 {
-	long long deadline = relay_now() + (long long)timeout_s * 1000;
+	long long deadline = net_now_ms() + (long long)timeout_s * 1000;
 
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long long left = deadline - relay_now();
+		long long left = deadline - net_now_ms();
 		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -159,7 +127,7 @@ static int relay_command(struct relay *r, const char *line, size_t len)
 
 	memcpy(buf, line, len);
 	memcpy(buf + len, "\r\n", 2);
-	if (relay_write(r->out, buf, len + 2, r->timeout_s) < 0)
+	if (net_write_all(r->out, buf, len + 2, r->timeout_s) < 0)
 		return -1;
 	return relay_read_reply(r);
 }
@@ -176,7 +144,7 @@ struct relay *relay_new(int cust_in, int cust_out, const char *name, unsigned ti
 	r->name = name;
 	r->timeout_s = timeout_s;
 	lb_init(&r->clb);
-	r->last_activity = relay_now();
+	r->last_activity = net_now_ms();
 	r->st.result = "done";
 	return r;
 }
@@ -274,7 +242,7 @@ static bool relay_may_talk(const struct relay *r, const struct mconn *c)
 /* Send a locally made reply to an MTA connection. */
 static int relay_to_mta(struct relay *r, struct mconn *c, const char *text)
 {
-	return relay_write(c->fd, text, strlen(text), r->timeout_s);
+	return net_write_all(c->fd, text, strlen(text), r->timeout_s);
 }
 
 /* Forget connection I (closing it without a word, so the MTA defers whatever was unfinished). */
@@ -287,7 +255,7 @@ static void relay_drop(struct relay *r, unsigned i)
 	close(c->fd);
 	free(c);
 	r->conn[i] = r->conn[--r->nconn];
-	r->last_activity = relay_now();
+	r->last_activity = net_now_ms();
 }
 
 /* End C's open transaction at the customer (MTA quit or vanished): RSET, reply discarded. */
@@ -351,7 +319,7 @@ static enum relay_rc relay_data(struct relay *r, struct mconn *c)
 			log_msg(LOG_ERR, "reversed: MTA sent a bare CR or LF in DATA; abandoning the message");
 			return RELAY_ABORT;
 		}
-		if (i > 0 && relay_write(r->out, p, i, r->timeout_s) < 0)
+		if (i > 0 && net_write_all(r->out, p, i, r->timeout_s) < 0)
 			return RELAY_CUSTOMER_LOST;
 		lb_consume(&c->lb, i);
 		if (end)
@@ -361,7 +329,7 @@ static enum relay_rc relay_data(struct relay *r, struct mconn *c)
 			log_msg(LOG_NOTICE, "reversed: MTA connection lost in DATA; abandoning the session");
 			return RELAY_ABORT;
 		}
-		r->last_activity = relay_now();
+		r->last_activity = net_now_ms();
 	}
 }
 
@@ -373,10 +341,10 @@ static enum relay_rc relay_do_data(struct relay *r, struct mconn *c, const char 
 	if (code < 0)
 		return RELAY_CUSTOMER_LOST;
 	if (code != 354) {
-		relay_write(c->fd, r->reply, r->reply_len, r->timeout_s);
+		net_write_all(c->fd, r->reply, r->reply_len, r->timeout_s);
 		return RELAY_OK;
 	}
-	if (relay_write(c->fd, r->reply, r->reply_len, r->timeout_s) < 0) {
+	if (net_write_all(c->fd, r->reply, r->reply_len, r->timeout_s) < 0) {
 		log_msg(LOG_NOTICE, "reversed: MTA connection lost before DATA; abandoning the session");
 		return RELAY_ABORT;
 	}
@@ -388,7 +356,7 @@ static enum relay_rc relay_do_data(struct relay *r, struct mconn *c, const char 
 		return RELAY_CUSTOMER_LOST;
 	unsigned copies = c->lmtp ? c->rcpts : 1;
 	for (unsigned i = 0; i < copies; i++)
-		if (relay_write(c->fd, r->reply, r->reply_len, r->timeout_s) < 0) {
+		if (net_write_all(c->fd, r->reply, r->reply_len, r->timeout_s) < 0) {
 			if (code / 100 == 2)
 				log_msg(LOG_WARNING, "reversed: the MTA connection was gone before it heard "
 					"the customer accept a message; the MTA will send it again");
@@ -468,7 +436,7 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 		c->txn = false;
 		r->owner = NULL;
 	}
-	if (relay_write(c->fd, r->reply, r->reply_len, r->timeout_s) < 0)
+	if (net_write_all(c->fd, r->reply, r->reply_len, r->timeout_s) < 0)
 		*gone = true;
 	return RELAY_OK;
 }
@@ -491,7 +459,7 @@ static enum relay_rc relay_mta_input(struct relay *r, unsigned i, bool fill)
 	bool gone = false;
 	enum relay_rc rc = RELAY_OK;
 
-	r->last_activity = relay_now();
+	r->last_activity = net_now_ms();
 	if (fill) {
 		ssize_t got = lb_fill(&c->lb, c->fd);
 		if (got == -1 && errno == EAGAIN)
@@ -528,7 +496,7 @@ static void relay_accept(struct relay *r, unsigned l)
 	if (fd < 0)
 		return;
 	struct mconn *c = calloc(1, sizeof *c);
-	if (c == NULL || relay_write(fd, r->greeting, r->greeting_len, r->timeout_s) < 0) {
+	if (c == NULL || net_write_all(fd, r->greeting, r->greeting_len, r->timeout_s) < 0) {
 		free(c);
 		close(fd);
 		return;
@@ -538,7 +506,7 @@ static void relay_accept(struct relay *r, unsigned l)
 	lb_init(&c->lb);
 	r->conn[r->nconn++] = c;
 	r->st.mta_conns++;
-	r->last_activity = relay_now();
+	r->last_activity = net_now_ms();
 }
 
 /* See relay.h. */
@@ -599,7 +567,7 @@ unsigned relay_conns(const struct relay *r)
 /* See relay.h. */
 long long relay_idle_ms(const struct relay *r)
 {
-	return relay_now() - r->last_activity;
+	return net_now_ms() - r->last_activity;
 }
 
 /* See relay.h. */
