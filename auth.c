@@ -30,6 +30,7 @@ struct auth {
 	char *local, *remote;
 	char mechs[256];      /* advertised, space separated */
 	char why[256];        /* last failure, loggable */
+	char backend_err[256];  /* the password store is unusable: every AUTH is a 454 */
 	sasl_callback_t cb[4];
 };
 
@@ -176,13 +177,14 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 	} else {
 		a->cb[2] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
 	}
-	/* A missing or unreadable sasldb would make every customer look like a wrong password. */
+	/*
+	 * A missing or unreadable sasldb would make every customer look like a wrong password (535):
+	 * it is backend trouble, so AUTH answers 454 and the log says why.
+	 */
 	for (size_t i = 0; i < cf->n_sasl_opts; i++)
-		if (!strcmp(cf->sasl_opts[i].key, "sasldb_path") && access(cf->sasl_opts[i].value, R_OK) != 0) {
-			snprintf(err, errlen, "sasl_sasldb_path %s: %s", cf->sasl_opts[i].value, strerror(errno));
-			auth_close(a);
-			return NULL;
-		}
+		if (!strcmp(cf->sasl_opts[i].key, "sasldb_path") && access(cf->sasl_opts[i].value, R_OK) != 0)
+			snprintf(a->backend_err, sizeof a->backend_err, "sasl_sasldb_path %s: %s",
+				 cf->sasl_opts[i].value, strerror(errno));
 	if (!auth_inited) {
 		rc = sasl_server_init(a->cb, "odmrd");
 		if (rc != SASL_OK) {
@@ -242,10 +244,14 @@ static enum auth_rc auth_map(struct auth *a, int rc, const char *step)
 enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsigned inlen,
 			const char **out, unsigned *outlen)
 {
-	if (a->conn == NULL && auth_connect(a) != AUTH_OK)
-		return AUTH_TEMP;
 	*out = NULL;
 	*outlen = 0;
+	if (a->backend_err[0] != '\0') {
+		snprintf(a->why, sizeof a->why, "%s", a->backend_err);
+		return AUTH_TEMP;
+	}
+	if (a->conn == NULL && auth_connect(a) != AUTH_OK)
+		return AUTH_TEMP;
 	int rc = sasl_server_start(a->conn, mech, in, inlen, out, outlen);
 	if (rc == SASL_BADPROT && in != NULL) {
 		snprintf(a->why, sizeof a->why, "initial response not allowed for %s", mech);
