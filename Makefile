@@ -12,7 +12,7 @@ CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE $(shell pkg-config --cflags libsasl2)
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SAN)
 SASL_LIBS = $(shell pkg-config --libs libsasl2)
-LIBS    = $(SASL_LIBS) -lgdbm -lwrap -ljansson
+LIBS    = $(SASL_LIBS) -lgdbm -ljansson
 CHECK_LIBS = $(shell pkg-config --libs check)
 
 CORE_OBJS = session.o linebuf.o log.o config.o domains.o

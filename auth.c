@@ -31,7 +31,7 @@ struct auth {
 	char mechs[256];      /* advertised, space separated */
 	char why[256];        /* last failure, loggable */
 	char backend_err[256];  /* the password store is unusable: every AUTH is a 454 */
-	sasl_callback_t cb[4];
+	sasl_callback_t cb[5];
 };
 
 static int auth_inited;
@@ -66,6 +66,69 @@ static int auth_getpath(void *ctx, const char **path)
 
 	*path = cf->sasl_plugin_dir;
 	return SASL_OK;
+}
+
+/* Option VALUE of KEY as configured (sasl_KEY), or NULL. */
+static const char *auth_opt(const struct config *cf, const char *key)
+{
+	for (size_t i = 0; i < cf->n_sasl_opts; i++)
+		if (!strcmp(cf->sasl_opts[i].key, key))
+			return cf->sasl_opts[i].value;
+	return NULL;
+}
+
+/* "SCRAM-SHA-256" -> "scramsha256": the plugin files are named lib<this, shortened>.so. */
+static size_t auth_squash(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 1 < outlen; i++)
+		if (isalnum((unsigned char)s[i]))
+			out[o++] = (char)tolower((unsigned char)s[i]);
+	out[o] = '\0';
+	return o;
+}
+
+/* True if plugin NAME appears in the space/comma separated LIST (prefix either way). */
+static int auth_plugin_listed(const char *list, const char *name)
+{
+	size_t nl = strlen(name);
+	while (list && *list) {
+		size_t n = strcspn(list, " \t,");
+		char m[64];
+		size_t ml = auth_squash(list, n, m, sizeof m);
+		if (ml > 0 && !strncmp(m, name, ml < nl ? ml : nl))
+			return 1;
+		list += n;
+		list += strspn(list, " \t,");
+	}
+	return 0;
+}
+
+/*
+ * SASL_CB_VERIFYFILE: sasl_server_init dlopens every plugin in the directory (RTLD_NOW, three of
+ * them pull in libcrypto) whatever mech_list says. Load only the mechanism plugins mech_list can
+ * use and the auxprop plugin(s) named by auxprop_plugin (all known ones when it is unset).
+ */
+static int auth_verifyfile(void *ctx, const char *file, sasl_verify_type_t type)
+{
+	const struct config *cf = ctx;
+	const char *base = strrchr(file, '/');
+	char name[64];
+
+	if (type != SASL_VRFY_PLUGIN)
+		return SASL_OK;
+	base = base ? base + 1 : file;
+	if (strncmp(base, "lib", 3) != 0)
+		return SASL_OK;
+	base += 3;
+	auth_squash(base, strcspn(base, "."), name, sizeof name);
+	const char *mechs = auth_opt(cf, "mech_list");
+	if (auth_plugin_listed(mechs ? mechs : AUTH_DEFAULT_MECHS, name))
+		return SASL_OK;
+	const char *aux = auth_opt(cf, "auxprop_plugin");
+	if (auth_plugin_listed(aux ? aux : "sasldb sql ldapdb", name))
+		return SASL_OK;
+	return SASL_CONTINUE;
 }
 
 /* SASL_CB_LOG: libsasl2's own messages into our log, at debug level for the chatty ones. */
@@ -171,11 +234,12 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 	a->remote = remote ? strdup(remote) : NULL;
 	a->cb[0] = (sasl_callback_t){ SASL_CB_GETOPT, (int (*)(void))(void (*)(void))auth_getopt, (void *)cf };
 	a->cb[1] = (sasl_callback_t){ SASL_CB_LOG, (int (*)(void))(void (*)(void))auth_log, NULL };
+	a->cb[2] = (sasl_callback_t){ SASL_CB_VERIFYFILE, (int (*)(void))(void (*)(void))auth_verifyfile, (void *)cf };
 	if (cf->sasl_plugin_dir != NULL) {
-		a->cb[2] = (sasl_callback_t){ SASL_CB_GETPATH, (int (*)(void))(void (*)(void))auth_getpath, (void *)cf };
-		a->cb[3] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
+		a->cb[3] = (sasl_callback_t){ SASL_CB_GETPATH, (int (*)(void))(void (*)(void))auth_getpath, (void *)cf };
+		a->cb[4] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
 	} else {
-		a->cb[2] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
+		a->cb[3] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
 	}
 	/*
 	 * A missing or unreadable sasldb would make every customer look like a wrong password (535):

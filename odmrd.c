@@ -7,6 +7,7 @@
  * (under xinetd it is the socket); every wait has a deadline; a startup failure still answers 421.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -28,10 +29,6 @@
 #include "net.h"
 #include "proc.h"
 #include "session.h"
-
-/* libwrap wants these two symbols defined by the program. */
-int allow_severity = LOG_INFO;
-int deny_severity = LOG_NOTICE;
 
 struct io_ctx {
 	int in, out;
@@ -118,14 +115,30 @@ static enum sess_action run_session(struct session *s, const struct config *cf, 
 	}
 }
 
-/* hosts.allow/hosts.deny for daemon "odmrd", with the peer's address and (looked-up) name, as tcpd does. */
+/*
+ * hosts.allow/hosts.deny for daemon "odmrd", with the peer's address and (looked-up) name, as tcpd
+ * does: 1 allowed, 0 refused, -1 libwrap could not be loaded.
+ */
 static int wrappers_allow(void)
 {
+	/*
+	 * libwrap is loaded only here (tcp_wrappers = yes): linking it pulls libnsl, libtirpc and the
+	 * Kerberos libraries into every exec, relocated even when wrappers are off.
+	 */
+	void *h = dlopen("libwrap.so.0", RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL)
+		return -1;
+	struct request_info *(*init)(struct request_info *, ...) =
+		(struct request_info *(*)(struct request_info *, ...))dlsym(h, "request_init");
+	void (*from)(struct request_info *) = (void (*)(struct request_info *))dlsym(h, "sock_host");
+	int (*access_)(struct request_info *) = (int (*)(struct request_info *))dlsym(h, "hosts_access");
+	if (init == NULL || from == NULL || access_ == NULL)
+		return -1;
 	struct request_info req;
 
-	request_init(&req, RQ_DAEMON, "odmrd", RQ_FILE, 0, 0);
-	fromhost(&req);
-	return hosts_access(&req);
+	init(&req, RQ_DAEMON, "odmrd", RQ_FILE, 0, 0);
+	from(&req);
+	return access_(&req);
 }
 
 /* Print usage where someone can see it: a terminal, never the socket. */
@@ -184,8 +197,11 @@ int main(int argc, char **argv)
 	}
 	int have_peer = sock_name(0, 1, peer, sizeof peer, peerport, sizeof peerport);
 	int have_local = sock_name(0, 0, local, sizeof local, localport, sizeof localport);
-	if (startup_err == NULL && cf.tcp_wrappers && !wrappers_allow()) {
-		snprintf(err, sizeof err, "refused by TCP wrappers (hosts.allow/hosts.deny, daemon odmrd)");
+	int wrapped = startup_err == NULL && cf.tcp_wrappers ? wrappers_allow() : 1;
+	if (wrapped <= 0) {
+		snprintf(err, sizeof err, "%s", wrapped < 0 ?
+			 "tcp_wrappers = yes but libwrap.so.0 cannot be loaded (package libwrap0)" :
+			 "refused by TCP wrappers (hosts.allow/hosts.deny, daemon odmrd)");
 		startup_err = err;
 	}
 	if (startup_err == NULL && proc_privsep(&cf, err, sizeof err) != 0)

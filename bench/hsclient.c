@@ -1,0 +1,389 @@
+/*
+ * hsclient.c - handshake benchmark client for odmrd (ODMR) and an SMTP AUTH server (Postfix smtpd).
+ *
+ * One handshake:  connect -> 220 -> EHLO -> 250 -> AUTH CRAM-MD5 -> 334 -> response -> 235
+ *                 [odmr mode: -> ATRN DOMAIN -> reply]   <- latency measured up to here
+ *                 -> QUIT -> 221 -> wait for the server's EOF -> close (not timed)
+ * CRAM-MD5 is computed with OpenSSL's libcrypto (HMAC-MD5, base64): dependency libssl-dev.
+ *
+ * usage: hsclient -p PORT -m odmr|smtp -u USER -w PASS [-d DOMAIN] [-e CODE] [-n N] [-c CONC]
+ *                 [-o CSV] [-R READYFILE -G GOFILE] [-x -- COMMAND ARGS...]
+ *   -n N      total handshakes (default 100), shared by -c CONC threads (default 1)
+ *   -e CODE   expected final code (odmr: ATRN reply, default 450; smtp: 235)
+ *   -o CSV    one line per handshake: thread,seq,start_us,latency_us,code
+ *   -R/-G     hold mode: every thread does ONE handshake up to 235 and stops; when all CONC are
+ *             there READYFILE is created; they continue (ATRN/QUIT) once GOFILE exists.
+ *   -x        no TCP: socketpair, fork+exec COMMAND with the other end on fd 0/1 (e.g. valgrind
+ *             odmrd), run one handshake over it, wait for COMMAND; exit status 0 if all went well.
+ * Prints one summary line: n= ok= err= wall_s= rate_per_s= p50_ms= p90_ms= p99_ms= min_ms= max_ms=
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *host = "127.0.0.1", *user = "alice", *pass = "secret", *domain = "b.example";
+static int port, mode_odmr = 1, expect = -1, conc = 1, total = 100;
+static const char *csv_path, *ready_file, *go_file;
+static char **exec_argv;
+static atomic_int next_seq, n_ok, n_err, n_held;
+static int io_timeout_ms = 20000;
+
+struct rec { int thread, seq; long long start_us, lat_us; int code; };
+static struct rec *recs;
+
+static long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct conn { int in, out; char buf[8192]; size_t len; };
+
+static int c_write(struct conn *c, const char *s)
+{
+	size_t len = strlen(s);
+	while (len > 0) {
+		ssize_t n = write(c->out, s, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		s += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read one (possibly multi-line) reply; returns its code, last line text in LAST. -1 on error/EOF. */
+static int c_reply(struct conn *c, char *last, size_t lastlen)
+{
+	for (;;) {
+		char *eol;
+		while ((eol = memchr(c->buf, '\n', c->len)) != NULL) {
+			size_t ll = (size_t)(eol - c->buf) + 1;
+			char line[8192];
+			memcpy(line, c->buf, ll);
+			line[ll] = '\0';
+			memmove(c->buf, c->buf + ll, c->len - ll);
+			c->len -= ll;
+			if (ll < 4)
+				return -1;
+			if (line[3] == '-')
+				continue;
+			if (last) {
+				size_t k = strcspn(line, "\r\n");
+				snprintf(last, lastlen, "%.*s", (int)k, line);
+			}
+			return atoi(line);
+		}
+		if (c->len == sizeof c->buf)
+			return -1;
+		struct pollfd p = { .fd = c->in, .events = POLLIN };
+		int r = poll(&p, 1, io_timeout_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		ssize_t n = read(c->in, c->buf + c->len, sizeof c->buf - c->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		c->len += (size_t)n;
+	}
+}
+
+/* Wait for the server to close (bounded). */
+static void c_wait_eof(struct conn *c)
+{
+	char tmp[512];
+	for (;;) {
+		struct pollfd p = { .fd = c->in, .events = POLLIN };
+		if (poll(&p, 1, io_timeout_ms) <= 0)
+			return;
+		ssize_t n = read(c->in, tmp, sizeof tmp);
+		if (n <= 0)
+			return;
+	}
+}
+
+/* CRAM-MD5 response to a base64 challenge line "334 xxx": base64("user hexdigest"). */
+static int cram_response(const char *b64, char *out, size_t outlen)
+{
+	unsigned char chal[1024], md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	size_t bl = strlen(b64);
+	if (bl == 0 || bl > 1300)
+		return -1;
+	int n = EVP_DecodeBlock(chal, (const unsigned char *)b64, (int)bl);
+	if (n < 0)
+		return -1;
+	while (bl > 0 && b64[bl - 1] == '=') { /* EVP_DecodeBlock counts padding as zero bytes */
+		n--;
+		bl--;
+	}
+	if (!HMAC(EVP_md5(), pass, (int)strlen(pass), chal, (size_t)n, md, &mdlen))
+		return -1;
+	char plain[512];
+	int o = snprintf(plain, sizeof plain, "%s ", user);
+	for (unsigned i = 0; i < mdlen; i++)
+		o += snprintf(plain + o, sizeof plain - (size_t)o, "%02x", md[i]);
+	if ((size_t)(4 * ((o + 2) / 3) + 3) > outlen)
+		return -1;
+	int e = EVP_EncodeBlock((unsigned char *)out, (unsigned char *)plain, o);
+	memcpy(out + e, "\r\n", 3);
+	return 0;
+}
+
+/* Hold mode: threads park on a condition variable; main() polls for GOFILE and releases them. */
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int hold_go;
+/* Hold mode ramps up: at most HOLD_RAMP connections between connect and 235 at a time, so a burst
+ * of CONC connects does not overflow the server's listen backlog (SYN retries of 1 s, 3 s, ...). */
+#define HOLD_RAMP 16
+static sem_t ramp;
+static __thread int arrived;
+
+static void hold_arrive(void)
+{
+	sem_post(&ramp);
+	arrived = 1;
+	if (atomic_fetch_add(&n_held, 1) + 1 == conc) {
+		int fd = open(ready_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd >= 0)
+			close(fd);
+	}
+	pthread_mutex_lock(&hold_mu);
+	while (!hold_go)
+		pthread_cond_wait(&hold_cv, &hold_mu);
+	pthread_mutex_unlock(&hold_mu);
+}
+
+/* One handshake on an open connection; returns the final code (or -1). LAT gets the timed part. */
+static int handshake(struct conn *c, long long t0, long long *lat, int hold)
+{
+	char last[8192], cmd[2048];
+	int code;
+
+	if ((code = c_reply(c, NULL, 0)) != 220)
+		return code < 0 ? -1 : -code;
+	if (c_write(c, "EHLO bench.test\r\n") < 0 || (code = c_reply(c, NULL, 0)) != 250)
+		return -1;
+	if (c_write(c, "AUTH CRAM-MD5\r\n") < 0 || (code = c_reply(c, last, sizeof last)) != 334)
+		return -2;
+	if (cram_response(last + 4, cmd, sizeof cmd) < 0 || c_write(c, cmd) < 0)
+		return -3;
+	code = c_reply(c, NULL, 0);
+	if (code != 235)
+		return code < 0 ? -4 : -code;
+	if (mode_odmr) {
+		if (hold) {
+			hold_arrive();
+			t0 = now_us();
+		}
+		snprintf(cmd, sizeof cmd, "ATRN %s\r\n", domain);
+		if (c_write(c, cmd) < 0)
+			return -5;
+		code = c_reply(c, NULL, 0);
+	} else if (hold) {
+		hold_arrive();
+	}
+	*lat = now_us() - t0;
+	if (c_write(c, "QUIT\r\n") == 0 && c_reply(c, NULL, 0) == 221)
+		c_wait_eof(c);
+	return code;
+}
+
+static int tcp_connect(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
+	inet_pton(AF_INET, host, &sin.sin_addr);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void *worker(void *arg)
+{
+	int tid = (int)(long)arg;
+	int hold = ready_file != NULL;
+	struct conn *c = malloc(sizeof *c);
+
+	for (;;) {
+		int seq = atomic_fetch_add(&next_seq, 1);
+		if (seq >= total)
+			break;
+		if (hold)
+			sem_wait(&ramp);
+		long long t0 = now_us(), lat = 0;
+		int fd = tcp_connect();
+		int code = -9;
+		if (fd >= 0) {
+			c->in = c->out = fd;
+			c->len = 0;
+			code = handshake(c, t0, &lat, hold);
+			close(fd);
+		}
+		if (hold && !arrived)
+			sem_post(&ramp);  /* failed before reaching the hold point */
+		recs[seq] = (struct rec){ tid, seq, t0, code == expect ? lat : -1, code };
+		if (code == expect) {
+			atomic_fetch_add(&n_ok, 1);
+		} else {
+			if (atomic_fetch_add(&n_err, 1) < 5)
+				fprintf(stderr, "hsclient: handshake %d: got %d, expected %d\n", seq, code, expect);
+		}
+		if (hold)
+			break;
+	}
+	free(c);
+	return NULL;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int run_exec(void)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return 1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		execvp(exec_argv[0], exec_argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	struct conn *c = calloc(1, sizeof *c);
+	c->in = c->out = sv[0];
+	long long lat = 0;
+	io_timeout_ms = 120000;
+	int code = handshake(c, now_us(), &lat, 0);
+	close(sv[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	printf("exec code=%d latency_ms=%.3f status=%d\n", code, lat / 1000.0, st);
+	free(c);
+	return code == expect && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	int opt;
+	while ((opt = getopt(argc, argv, "h:p:m:u:w:d:e:n:c:o:R:G:x")) != -1) {
+		switch (opt) {
+		case 'h': host = optarg; break;
+		case 'p': port = atoi(optarg); break;
+		case 'm': mode_odmr = strcmp(optarg, "smtp") != 0; break;
+		case 'u': user = optarg; break;
+		case 'w': pass = optarg; break;
+		case 'd': domain = optarg; break;
+		case 'e': expect = atoi(optarg); break;
+		case 'n': total = atoi(optarg); break;
+		case 'c': conc = atoi(optarg); break;
+		case 'o': csv_path = optarg; break;
+		case 'R': ready_file = optarg; break;
+		case 'G': go_file = optarg; break;
+		case 'x': exec_argv = (char **)1; break;
+		default:
+			fprintf(stderr, "usage: see the comment at the top of hsclient.c\n");
+			return 2;
+		}
+	}
+	if (expect < 0)
+		expect = mode_odmr ? 450 : 235;
+	if (exec_argv) {
+		exec_argv = argv + optind;
+		if (!*exec_argv)
+			return 2;
+		return run_exec();
+	}
+	if (ready_file) {
+		if (!go_file)
+			return 2;
+		total = conc;
+		sem_init(&ramp, 0, HOLD_RAMP);
+		io_timeout_ms = 60000;
+	}
+	if (port <= 0 || total <= 0 || conc <= 0)
+		return 2;
+	recs = calloc((size_t)total, sizeof *recs);
+	pthread_t *th = calloc((size_t)conc, sizeof *th);
+	long long w0 = now_us();
+	for (int i = 0; i < conc; i++) {
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setstacksize(&at, 256 * 1024);
+		pthread_create(&th[i], &at, worker, (void *)(long)i);
+	}
+	if (ready_file) {
+		/* Failed handshakes count as arrived, so READYFILE still appears (errors are reported). */
+		struct stat st;
+		while (stat(go_file, &st) != 0) {
+			if (atomic_load(&n_held) + atomic_load(&n_err) >= conc && atomic_load(&n_held) < conc) {
+				int fd = open(ready_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+				if (fd >= 0)
+					close(fd);
+			}
+			usleep(10000);
+		}
+		pthread_mutex_lock(&hold_mu);
+		hold_go = 1;
+		pthread_cond_broadcast(&hold_cv);
+		pthread_mutex_unlock(&hold_mu);
+	}
+	for (int i = 0; i < conc; i++)
+		pthread_join(th[i], NULL);
+	double wall = (now_us() - w0) / 1e6;
+
+	long long *lat = malloc((size_t)total * sizeof *lat);
+	int k = 0;
+	FILE *fp = csv_path ? fopen(csv_path, "w") : NULL;
+	if (fp)
+		fprintf(fp, "thread,seq,start_us,latency_us,code\n");
+	for (int i = 0; i < total; i++) {
+		if (fp)
+			fprintf(fp, "%d,%d,%lld,%lld,%d\n", recs[i].thread, recs[i].seq, recs[i].start_us - w0,
+				recs[i].lat_us, recs[i].code);
+		if (recs[i].lat_us >= 0)
+			lat[k++] = recs[i].lat_us;
+	}
+	if (fp)
+		fclose(fp);
+	qsort(lat, (size_t)k, sizeof *lat, cmp_ll);
+#define PCT(p) (k ? lat[(int)((k - 1) * (p))] / 1000.0 : -1.0)
+	printf("n=%d ok=%d err=%d wall_s=%.3f rate_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f min_ms=%.3f max_ms=%.3f\n",
+	       total, (int)n_ok, (int)n_err, wall, n_ok / wall, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.0), PCT(1.0));
+	return n_err ? 1 : 0;
+}

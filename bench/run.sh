@@ -1,0 +1,731 @@
+#!/bin/bash
+# bench/run.sh - odmrd performance benchmark (make bench; not part of make check).
+#
+# Writes bench/results/: machine.txt, raw CSVs per measurement, callgrind outputs, PNG plots and
+# REPORT.md (made by bench/report.py + gnuplot). Work files go to bench/work/ (deleted at start).
+# Needs root (xinetd "user = root", private Postfix instances), loopback only, nothing in /etc.
+#
+#   BENCH_QUICK=1   smoke run (~3 min): 2 repetitions, fewer handshakes, small queues, maps up to 10k
+#   BENCH_REPS=N    repetitions per figure (default 5; medians with min and max are reported)
+#   BENCH_ONLY="hs cpu cg mem map tp"   run only these parts (report uses what exists)
+#   BENCH_FM_WRAP="strace -tt -o F"  prefix for fetchmail in the throughput runs (diagnosis)
+#   BENCH_RESULTS=DIR  write results there instead of bench/results (a partial run into
+#                  bench/results replaces the CSVs of the parts it runs, keeps the others)
+#
+# What is measured (details in REPORT.md):
+#   hs   handshake latency, connect -> ATRN reply (450: domain not the customer's), odmrd under a
+#        real xinetd, vs Postfix smtpd + Cyrus SASL (same sasldb), connect -> 235; plus
+#        concurrency 1/8/32 sessions/s; odmrd variants (private plugin dir, patched builds)
+#   cpu  server CPU per session from /proc accounting (xinetd: cutime+cstime of reaped children;
+#        Postfix: all instance processes + master's cutime/cstime), taken during the hs runs
+#   cg   callgrind Ir of one odmrd session (socketpair client), top functions
+#   mem  smaps_rollup of one session after AUTH, 200 concurrent sessions, and during the relay
+#   map  ATRN latency vs customer-map size (10, 10k, 1M), map build time
+#   tp   reversed-state throughput: held Postfix queue -> odmrd -> fetchmail -> sink vs direct
+set -u
+export LC_ALL=C
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+B=$TOP/bench
+R=${BENCH_RESULTS:-$B/results}
+W=$B/work
+QUICK=${BENCH_QUICK:-0}
+REPS=${BENCH_REPS:-5}   # QUICK: 2, see below
+ONLY=${BENCH_ONLY:-"hs cpu cg mem map tp"}
+SASLDIR=/usr/lib/x86_64-linux-gnu/sasl2
+
+if [ "$QUICK" = 1 ]; then
+	# Smoke run: fewer repetitions (2 unless BENCH_REPS), small sizes, no sink/patch side runs.
+	REPS=${BENCH_REPS:-2}
+	N_HS=40 N_HS_PF=200 N_CONC=40 N_CONC_PF=200 N_MAP=40 N_CPU=40
+	MAPS="10 10000" TP_SMALL=60 TP_BIG=2 MEM_CONC=50
+else
+	N_HS=200 N_HS_PF=1000 N_CONC=250 N_CONC_PF=1500 N_MAP=200 N_CPU=200
+	MAPS="10 10000 1000000" TP_SMALL=1000 TP_BIG=10 MEM_CONC=200
+fi
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (xinetd user = root, private Postfix instances)"
+for t in xinetd postfix postconf saslpasswd2 fetchmail gnuplot valgrind callgrind_annotate python3 gcc; do
+	command -v $t >/dev/null || die "missing $t"
+done
+
+# --- cleanup: only what this script started -------------------------------------------------
+PIDS=()
+PF_INSTANCES=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for p in "${PF_INSTANCES[@]}"; do
+		pf_attach "$p" 2>/dev/null && pf_stop >/dev/null 2>&1
+	done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# shellcheck source=../tests/lib/postfix.sh
+. "$TOP/tests/lib/postfix.sh"
+export PF_TIMEOUT=180
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+now_s() { date +%s.%N; }
+wait_file() { # wait_file PATH SECONDS
+	local end=$((SECONDS + $2))
+	while [ ! -e "$1" ]; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.02
+	done
+}
+
+# --- set-up --------------------------------------------------------------------------------------
+START=$SECONDS
+# One run at a time (they share bench/work); stop instances a killed earlier run left behind.
+exec 9>"$B/.run.lock"
+flock -n 9 || die "another bench/run.sh is running"
+for old in "$W/pfhs" "$W/pfrl"; do
+	[ -f "$old/pf.env" ] && pf_attach "$old" && pf_stop >/dev/null 2>&1
+done
+rm -rf "$W"
+mkdir -p "$W" "$R"
+rm -f "$R/variants.txt"
+chmod 755 "$W"
+if want hs && want cpu && want cg && want mem && want map && want tp; then
+	rm -f "$R"/*.csv "$R"/*.png "$R"/*.txt "$R"/callgrind.* "$R"/REPORT.md
+fi
+log "mode: $([ "$QUICK" = 1 ] && echo QUICK || echo FULL), reps=$REPS, parts: $ONLY"
+
+if ! { want hs && want cpu && want cg && want mem && want map && want tp; } && [ -s "$R/machine.txt" ]; then
+	MACHINE_OUT=$R/machine-rerun.txt   # a partial re-run keeps the full run's machine.txt
+else
+	MACHINE_OUT=$R/machine.txt
+	rm -f "$R/machine-rerun.txt" "$R/runs.txt"
+fi
+echo "$(date -Is) $([ "$QUICK" = 1 ] && echo QUICK || echo FULL) reps=$REPS parts: $ONLY" >>"$R/runs.txt"
+{
+	echo "date: $(date -Is)"
+	echo "parts: $ONLY"
+	echo "mode: $([ "$QUICK" = 1 ] && echo "QUICK (BENCH_QUICK=1)" || echo FULL) reps=$REPS"
+	echo "host: $(uname -srvm)"
+	echo "os: $(. /etc/os-release; echo "$PRETTY_NAME")"
+	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+	echo "mem: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "virt: $(systemd-detect-virt 2>/dev/null || echo unknown)"
+	echo "odmrd: git $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null) $(git -C "$TOP" status --porcelain -- '*.c' '*.h' Makefile 2>/dev/null | grep -q . && echo '(C sources modified vs HEAD)')"
+	echo "cc: $(gcc --version | head -1)"
+	echo "postfix: $(postconf -d -h mail_version 2>/dev/null)"
+	echo "cyrus-sasl: $(dpkg-query -W -f '${Version}' libsasl2-2 2>/dev/null)"
+	echo "xinetd: $(dpkg-query -W -f '${Version}' xinetd 2>/dev/null)"
+	echo "fetchmail: $(fetchmail --version 2>/dev/null | head -1)"
+	echo "openssl: $(dpkg-query -W -f '${Version}' libssl3 2>/dev/null)"
+	echo "valgrind: $(valgrind --version)"
+	echo "gnuplot: $(gnuplot --version)"
+	echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "other busy processes at start (not started by the benchmark; they share the 2 cores):"
+	top -b -n1 -o %CPU | sed -n '8,13p' | awk '$9 > 1.0 {print "   ", $1, $2, "nice=" $4, $9 "%CPU", $12}'
+} >"$MACHINE_OUT"
+
+# Build: the tree's sources as they are now (baseline) plus patched variants, each in its own copy
+# so nothing in the tree is touched. Patches: bench/patches/*.patch (proposed changes).
+build_variant() { # build_variant NAME [PATCH...]
+	local name=$1 d=$W/build/$1 p
+	shift
+	mkdir -p "$d"
+	cp "$TOP"/*.c "$TOP"/*.h "$TOP"/Makefile "$d"/
+	for p in "$@"; do
+		# The tree moves while others work on it: a patch that no longer applies drops its variant.
+		if ! (cd "$d" && patch -p1 -s -F3 <"$B/patches/$p") >"$d/patch.log" 2>&1; then
+			log "variant $name: patch $p no longer applies to the tree; variant skipped"
+			return 1
+		fi
+	done
+	make -s -C "$d" odmrd odmrd-map >"$d/build.log" 2>&1 || { log "build $name failed: $(tail -3 "$d/build.log")"; return 1; }
+}
+log "building odmrd (baseline + patched variants) and bench tools"
+build_variant base &
+build_variant verifyfile verifyfile.patch &
+build_variant nowrap lazy-libwrap.patch &
+build_variant both verifyfile.patch lazy-libwrap.patch &
+build_variant nodelay relay-nodelay.patch &
+build_variant forkserver forkserver.patch &
+build_variant forkserver-both forkserver.patch verifyfile.patch lazy-libwrap.patch &
+wait
+[ -x "$W/build/base/odmrd" ] || die "baseline build failed: $(tail -5 "$W/build/base/build.log")"
+# A skipped variant runs the baseline binary under its name, flagged in variants.txt.
+for v in verifyfile nowrap both nodelay forkserver forkserver-both; do
+	if [ ! -x "$W/build/$v/odmrd" ]; then
+		mkdir -p "$W/build/$v" && cp "$W/build/base/odmrd" "$W/build/$v/odmrd"
+		echo "$v: SKIPPED (patch did not apply or build failed): numbers are the baseline's" >>"$R/variants.txt"
+	else
+		echo "$v: built from the tree + bench/patches ($(ls "$B"/patches | tr '\n' ' '))" >>"$R/variants.txt"
+	fi
+done
+ODMRD=$W/build/base/odmrd
+ODMRD_MAP=$W/build/base/odmrd-map
+gcc -O2 -Wall -o "$W/hsclient" "$B/hsclient.c" -lcrypto -lpthread || die "hsclient build failed (needs libssl-dev)"
+gcc -O2 -Wall -o "$W/sink" "$B/sink.c" || die "sink build failed"
+gcc -O2 -Wall -I"$TOP" -o "$W/maplookup" "$B/maplookup.c" "$TOP/domains.c" -lgdbm || die "maplookup build failed"
+HS=$W/hsclient
+
+# Shared credentials: one sasldb for odmrd and Postfix smtpd (smtpd runs as user postfix).
+printf 'secret' | saslpasswd2 -f "$W/sasldb" -u provider.test -p -c alice || die saslpasswd2
+chgrp postfix "$W/sasldb" && chmod 640 "$W/sasldb"
+printf 'alice a.example\n' >"$W/map10.src"
+awk 'BEGIN { print "alice a.example"; for (i = 1; i < 10; i++) printf "cust%07d d%07d.example\n", i, i }' >"$W/map10.src"
+
+# Private SASL plugin directories.
+mkdir -p "$W/plug-cram" "$W/plug-cramscram"
+ln -s "$SASLDIR"/libcrammd5.so* "$SASLDIR"/libsasldb.so* "$W/plug-cram/"
+ln -s "$SASLDIR"/libcrammd5.so* "$SASLDIR"/libsasldb.so* "$SASLDIR"/libscram.so* "$W/plug-cramscram/"
+
+# odmrd.conf writer: conf NAME [extra lines...]
+conf() {
+	local name=$1
+	shift
+	{
+		echo "hostname = provider.test"
+		echo "customer_map = $W/map10.src.db"
+		echo "sasl_realm = provider.test"
+		echo "sasl_pwcheck_method = auxprop"
+		echo "sasl_auxprop_plugin = sasldb"
+		echo "sasl_sasldb_path = $W/sasldb"
+		echo "log_file = $W/odmrd-$name.log"
+		echo "run_dir = $W/run-hs"
+		echo "mta = postfix"
+		echo "postqueue = /bin/false"
+		printf '%s\n' "$@"
+	} >"$W/odmrd-$name.conf"
+}
+mkdir -p "$W/run-hs"
+
+# --- map build (part map; the 10-customer map is needed by everything) ---------------------------
+# map_build.csv belongs to part map: a partial run without it must not overwrite the table.
+MAPCSV=$R/map_build.csv
+want map || MAPCSV=$W/map_build.csv
+echo "customers,build_s,db_bytes,lookup_us" >"$MAPCSV"
+build_map() { # build_map N
+	local n=$1 src=$W/map$1.src t0 t1
+	awk -v n="$n" 'BEGIN { print "alice a.example"; for (i = 1; i < n; i++) printf "cust%07d d%07d.example\n", i, i }' >"$src"
+	t0=$(now_s)
+	"$ODMRD_MAP" "$src" || die "odmrd-map $src failed"
+	t1=$(now_s)
+	local lu
+	"$W/maplookup" "$src.db" alice 200 >/dev/null
+	lu=$("$W/maplookup" "$src.db" alice 2000 | sed 's/lookup_us=//')
+	echo "$n,$(echo "$t1 - $t0" | bc -l),$(stat -c %s "$src.db"),$lu" >>"$MAPCSV"
+}
+build_map 10
+if want map; then
+	for n in $MAPS; do
+		[ "$n" = 10 ] && continue
+		log "building customer map with $n customers"
+		build_map "$n"
+	done
+fi
+
+# odmrd configurations under test.
+conf default
+conf plug-cram "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
+conf plug-cramscram "sasl_plugin_dir = $W/plug-cramscram" "sasl_mech_list = SCRAM-SHA-256 CRAM-MD5"
+conf scram-sysdir "sasl_mech_list = SCRAM-SHA-256 CRAM-MD5"
+conf cram-sysdir "sasl_mech_list = CRAM-MD5"
+for n in $MAPS; do
+	conf "map$n" "customer_map = $W/map$n.src.db" "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
+done
+
+# --- xinetd with one service per configuration -----------------------------------------------------
+declare -A PORT
+XCONF=$W/xinetd.conf
+{
+	echo "defaults"
+	echo "{"
+	echo "	instances = UNLIMITED"
+	echo "}"
+} >"$XCONF"
+xsvc() { # xsvc KEY BINARY CONFNAME
+	local port
+	port=$(free_port)
+	PORT[$1]=$port
+	cat >>"$XCONF" <<-EOF
+		service odmrd-$1
+		{
+			type = UNLISTED
+			port = $port
+			bind = 127.0.0.1
+			socket_type = stream
+			protocol = tcp
+			wait = no
+			user = root
+			server = $2
+			server_args = -f $W/odmrd-$3.conf
+			instances = UNLIMITED
+			per_source = UNLIMITED
+			cps = 10000 1
+			log_type = FILE $W/xinetd-svc.log
+			log_on_success = PID HOST DURATION
+			log_on_failure = HOST ATTEMPT
+			libwrap = odmrd
+			disable = no
+		}
+	EOF
+}
+xsvc default "$ODMRD" default
+xsvc plug-cram "$ODMRD" plug-cram
+xsvc plug-cramscram "$ODMRD" plug-cramscram
+xsvc scram-sysdir "$ODMRD" scram-sysdir
+xsvc verifyfile "$W/build/verifyfile/odmrd" default
+xsvc nowrap "$W/build/nowrap/odmrd" default
+xsvc both "$W/build/both/odmrd" default
+xsvc both-scram "$W/build/both/odmrd" scram-sysdir
+xsvc nowrap-plug "$W/build/nowrap/odmrd" plug-cram
+if want map; then
+	for n in $MAPS; do
+		xsvc "map$n" "$ODMRD" "map$n"
+	done
+fi
+
+start_xinetd() {
+	xinetd -dontfork -f "$XCONF" -pidfile "$W/xinetd.pid" -filelog "$W/xinetd.log" >"$W/xinetd.out" 2>&1 &
+	XINETD=$!
+	PIDS+=("$XINETD")
+	local k
+	for k in "${!PORT[@]}"; do
+		local end=$((SECONDS + 10))
+		until ss -ltnH "sport = :${PORT[$k]}" | grep -q LISTEN; do
+			[ $SECONDS -ge $end ] && die "xinetd did not listen on ${PORT[$k]} ($k): $(cat "$W/xinetd.out")"
+			sleep 0.05
+		done
+	done
+}
+start_xinetd
+log "xinetd pid $XINETD with ${#PORT[@]} odmrd services"
+
+# --- private Postfix with smtpd + Cyrus SASL on the same sasldb ----------------------------------
+PF_SMTPD_PORT=$(free_port)
+mkdir -p "$W/sasl-pf"
+cat >"$W/sasl-pf/smtpd.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $W/sasldb
+mech_list: CRAM-MD5
+EOF
+chmod 755 "$W/sasl-pf"
+PF_DOMAINS="a.example" pf_setup "$W/pfhs" "$W/pfhs-run" a.example || die "pf_setup pfhs"
+PF_INSTANCES+=("$W/pfhs")
+printf '127.0.0.1:%s inet n - n - - smtpd\n' "$PF_SMTPD_PORT" >>"$PF_CONF/master.cf"
+# Debian's smtpd looks for $config_directory/sasl/smtpd.conf (seen with strace), so put it there too.
+mkdir -p "$PF_CONF/sasl" && cp "$W/sasl-pf/smtpd.conf" "$PF_CONF/sasl/smtpd.conf"
+postconf -c "$PF_CONF" -e \
+	"smtpd_sasl_auth_enable = yes" "smtpd_sasl_type = cyrus" "smtpd_sasl_path = smtpd" \
+	"cyrus_sasl_config_path = $PF_CONF/sasl" "smtpd_sasl_local_domain = provider.test" \
+	"smtpd_sasl_security_options = noanonymous" "smtpd_tls_security_level = none" \
+	"default_process_limit = 300" "smtpd_client_connection_count_limit = 0" \
+	"smtpd_client_connection_rate_limit = 0" "smtpd_banner = provider.test ESMTP" || die postconf
+pf_start || die "pfhs start"
+PFHS_CONF=$PF_CONF
+PFHS_WORK=$W/pfhs
+until ss -ltnH "sport = :$PF_SMTPD_PORT" | grep -q LISTEN; do sleep 0.05; done
+log "Postfix smtpd (Cyrus SASL, sasldb) on port $PF_SMTPD_PORT"
+
+# Sanity: one handshake each.
+"$HS" -p "${PORT[default]}" -m odmr -n 1 >/dev/null || die "odmrd handshake failed: $(tail -3 "$W/odmrd-default.log")"
+"$HS" -p "$PF_SMTPD_PORT" -m smtp -n 1 >/dev/null || die "Postfix AUTH failed: $(tail -5 "$W/pfhs/maillog")"
+for k in "${!PORT[@]}"; do
+	"$HS" -p "${PORT[$k]}" -m odmr -n 1 >/dev/null || die "odmrd service $k handshake failed"
+done
+
+# --- CPU accounting helpers ---------------------------------------------------------------------
+TCK=$(getconf CLK_TCK)
+# proc_times PID: "self children" CPU in ticks (utime+stime, cutime+cstime)
+proc_times() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "0 0"; return; }
+	s=${s##*) }
+	# fields after comm: 3=state ... utime is field 14 overall -> index 12 here
+	set -- $s
+	echo "$((${12} + ${13})) $((${14} + ${15}))"
+}
+# cpu_xinetd: "self children" ticks of xinetd
+cpu_xinetd() { proc_times "$XINETD"; }
+# cpu_pf: total ticks of the pfhs instance = all live processes (self) + master's children
+cpu_pf() {
+	local p tot=0 master self ch
+	pf_attach "$PFHS_WORK"
+	master=$(cat "$PF_QUEUE/pid/master.pid" | tr -d ' ')
+	for p in $(pf_procs); do
+		read -r self ch < <(proc_times "$p")
+		tot=$((tot + self))
+		[ "$p" = "$master" ] && tot=$((tot + ch))
+	done
+	echo "$tot"
+}
+
+# cpu_server PID: "self children" ticks of a forking server, counting children not yet reaped
+cpu_server() {
+	local self ch c s2 c2
+	read -r self ch < <(proc_times "$1")
+	for c in $(pgrep -P "$1"); do
+		read -r s2 c2 < <(proc_times "$c")
+		ch=$((ch + s2 + c2))
+	done
+	echo "$self $ch"
+}
+
+# --- part hs + cpu: handshake latency, concurrency, CPU per session ------------------------------
+hs_run() { # hs_run SERVER PORT MODE N CONC REP [LABEL]: LABEL (default CONC) names the run
+	local server=$1 port=$2 mode=$3 n=$4 c=$5 rep=$6 label=${7:-$5} out
+	out=$("$HS" -p "$port" -m "$mode" -n "$n" -c "$c" -o "$R/raw_hs_${server}_c${label}_r${rep}.csv" 2>>"$W/hs.err")
+	echo "$server,$label,$rep,$(echo "$out" | sed 's/[a-z0-9_]*=//g; s/ /,/g')" >>"$R/hs_summary.csv"
+}
+declare -A FSPID
+if want hs || want cpu; then
+	# Prototype of a proposed change (bench/patches/forkserver.patch): odmrd listening itself,
+	# SASL initialised once, fork per connection without exec. No xinetd in front.
+	for v in forkserver forkserver-both; do
+		PORT[$v]=$(free_port)
+		"$W/build/$v/odmrd" -L "${PORT[$v]}" -f "$W/odmrd-default.conf" &
+		FSPID[$v]=$!
+		PIDS+=("${FSPID[$v]}")
+		until ss -ltnH "sport = :${PORT[$v]}" | grep -q LISTEN; do sleep 0.05; done
+		"$HS" -p "${PORT[$v]}" -m odmr -n 1 >/dev/null || log "$v: handshake failed (patch skipped?)"
+	done
+	echo "server,conc,rep,n,ok,err,wall_s,rate_per_s,p50_ms,p90_ms,p99_ms,min_ms,max_ms" >"$R/hs_summary.csv"
+	echo "server,rep,n,server_cpu_ms_per_session,inetd_cpu_ms_per_session" >"$R/cpu_summary.csv"
+	HS_SERVERS="default plug-cram plug-cramscram scram-sysdir verifyfile nowrap both both-scram nowrap-plug forkserver forkserver-both"
+	[ "$QUICK" = 1 ] && HS_SERVERS="default plug-cram scram-sysdir both nowrap-plug forkserver-both"
+	log "handshake: warm-up"
+	"$HS" -p "$PF_SMTPD_PORT" -m smtp -n 200 -c 4 >/dev/null
+	for s in $HS_SERVERS; do "$HS" -p "${PORT[$s]}" -m odmr -n 20 >/dev/null; done
+	for rep in $(seq "$REPS"); do
+		log "handshake rep $rep/$REPS (sequential; CPU accounting)"
+		# Postfix: sequential, CPU of the whole instance per session.
+		c0=$(cpu_pf)
+		hs_run postfix "$PF_SMTPD_PORT" smtp "$N_HS_PF" 1 "$rep" seq
+		c1=$(cpu_pf)
+		echo "postfix,$rep,$N_HS_PF,$(echo "($c1 - $c0) * 1000 / $TCK / $N_HS_PF" | bc -l),0" >>"$R/cpu_summary.csv"
+		for s in $HS_SERVERS; do
+			spid=${FSPID[$s]:-$XINETD}
+			read -r x0 ch0 < <(cpu_server "$spid")
+			hs_run "$s" "${PORT[$s]}" odmr "$N_HS" 1 "$rep" seq
+			sleep 0.2 # let xinetd reap the last child
+			read -r x1 ch1 < <(cpu_server "$spid")
+			echo "$s,$rep,$N_HS,$(echo "($ch1 - $ch0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($x1 - $x0) * 1000 / $TCK / $N_HS" | bc -l)" >>"$R/cpu_summary.csv"
+		done
+	done
+	if want hs; then
+		for rep in $(seq "$REPS"); do
+			log "concurrency rep $rep/$REPS (1, 8, 32 clients)"
+			for c in 1 8 32; do
+				hs_run postfix "$PF_SMTPD_PORT" smtp "$N_CONC_PF" "$c" "$rep"
+				for s in default plug-cram both forkserver-both; do
+					[ "$c" = 1 ] && continue # c=1 is the sequential run above
+					hs_run "$s" "${PORT[$s]}" odmr "$N_CONC" "$c" "$rep"
+				done
+			done
+		done
+	fi
+fi
+
+# --- part cg: callgrind of one session (socketpair client) -----------------------------------------
+if want cg; then
+	log "callgrind: one session per configuration"
+	echo "variant,binary,conf,Ir" >"$R/callgrind_summary.csv"
+	cg_one() { # cg_one NAME BINARY CONF
+		local out=$R/callgrind.$1.out
+		"$HS" -x -- valgrind --tool=callgrind --callgrind-out-file="$out" "$2" -f "$W/odmrd-$3.conf" \
+			>"$W/cg-$1.txt" 2>&1 || log "callgrind $1: handshake failed ($(tail -1 "$W/cg-$1.txt"))"
+		local ir
+		ir=$(grep -m1 '^summary:' "$out" | awk '{print $2}')
+		echo "$1,$(basename "$(dirname "$2")"),$3,$ir" >>"$R/callgrind_summary.csv"
+		callgrind_annotate "$out" 2>/dev/null | head -40 >"$R/callgrind.$1.annotate.txt"
+		callgrind_annotate --inclusive=yes "$out" 2>/dev/null | head -60 >"$R/callgrind.$1.inclusive.txt"
+	}
+	cg_one default "$ODMRD" default
+	cg_one plug-cram "$ODMRD" plug-cram
+	cg_one plug-cramscram "$ODMRD" plug-cramscram
+	cg_one scram-sysdir "$ODMRD" scram-sysdir
+	cg_one verifyfile "$W/build/verifyfile/odmrd" default
+	cg_one nowrap "$W/build/nowrap/odmrd" default
+	cg_one both "$W/build/both/odmrd" default
+	cg_one both-scram "$W/build/both/odmrd" scram-sysdir
+	cg_one nowrap-plug "$W/build/nowrap/odmrd" plug-cram
+	# Ir by shared object for the default run (where the instructions go).
+	callgrind_annotate --threshold=100 "$R/callgrind.default.out" 2>/dev/null |
+		awk '/^ *[0-9,]+ .*\[/ { ir=$1; gsub(",", "", ir); obj=$0; sub(/.*\[/, "", obj); sub(/\].*/, "", obj); s[obj]+=ir }
+		     END { for (o in s) printf "%d,%s\n", s[o], o }' | sort -t, -k1,1nr >"$R/callgrind_by_object.default.csv"
+	callgrind_annotate --threshold=100 "$R/callgrind.both.out" 2>/dev/null |
+		awk '/^ *[0-9,]+ .*\[/ { ir=$1; gsub(",", "", ir); obj=$0; sub(/.*\[/, "", obj); sub(/\].*/, "", obj); s[obj]+=ir }
+		     END { for (o in s) printf "%d,%s\n", s[o], o }' | sort -t, -k1,1nr >"$R/callgrind_by_object.both.csv"
+fi
+
+# --- part mem: one session after AUTH, N concurrent sessions -------------------------------------
+# smaps KEY...: sums of smaps_rollup fields (kB) over the PIDs on stdin, plus VmHWM
+mem_of() { # mem_of PID... -> "rss_kb pss_kb private_clean_kb private_dirty_kb hwm_kb count"
+	local p rss=0 pss=0 pc=0 pd=0 hwm=0 n=0 a b c d h
+	for p in "$@"; do
+		read -r a b c d < <(awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} /^Private_Clean:/ {c=$2} /^Private_Dirty:/ {d=$2}
+			END {print r+0, p+0, c+0, d+0}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+		h=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+		rss=$((rss + a)) pss=$((pss + b)) pc=$((pc + c)) pd=$((pd + d)) hwm=$((hwm + ${h:-0})) n=$((n + 1))
+	done
+	echo "$rss $pss $pc $pd $hwm $n"
+}
+if want mem; then
+	echo "what,server,conc,rep,procs,rss_kb,pss_kb,private_clean_kb,private_dirty_kb,vmhwm_kb" >"$R/mem_summary.csv"
+	mem_hold() { # mem_hold SERVER PORT MODE CONC REP
+		local server=$1 port=$2 mode=$3 c=$4 rep=$5 pids
+		rm -f "$W/ready" "$W/go"
+		"$HS" -p "$port" -m "$mode" -c "$c" -R "$W/ready" -G "$W/go" >/dev/null 2>>"$W/mem.err" &
+		local hp=$!
+		wait_file "$W/ready" 60 || log "mem: $server c=$c never got ready"
+		sleep 0.3
+		if [ "$server" = postfix ]; then
+			pf_attach "$PFHS_WORK"
+			pids=$(for p in $(pf_procs); do [ "$(cat /proc/$p/comm 2>/dev/null)" = smtpd ] && echo "$p"; done)
+		else
+			pids=$(pgrep -P "${FSPID[$server]:-$XINETD}")
+		fi
+		# shellcheck disable=SC2086
+		set -- $(mem_of $pids)
+		echo "after-auth,$server,$c,$rep,$6,$1,$2,$3,$4,$5" >>"$R/mem_summary.csv"
+		touch "$W/go"
+		wait "$hp"
+		sleep 0.3
+	}
+	for rep in $(seq "$REPS"); do
+		log "memory rep $rep/$REPS (1 and $MEM_CONC sessions held after AUTH)"
+		for s in default plug-cram both ${FSPID[forkserver-both]:+forkserver-both}; do
+			mem_hold "$s" "${PORT[$s]}" odmr 1 "$rep"
+			mem_hold "$s" "${PORT[$s]}" odmr "$MEM_CONC" "$rep"
+		done
+		# Postfix: restart-free; smtpd processes idle from earlier runs would be counted, so
+		# reload first (idle smtpd exit) and count only smtpd processes while sessions are held.
+		postfix -c "$PFHS_CONF" reload >/dev/null 2>&1
+		sleep 1.5
+		mem_hold postfix "$PF_SMTPD_PORT" smtp 1 "$rep"
+		postfix -c "$PFHS_CONF" reload >/dev/null 2>&1
+		sleep 1.5
+		mem_hold postfix "$PF_SMTPD_PORT" smtp "$MEM_CONC" "$rep"
+	done
+fi
+
+# --- part map: ATRN latency vs map size --------------------------------------------------------------
+if want map; then
+	echo "customers,rep,n,ok,err,wall_s,rate_per_s,p50_ms,p90_ms,p99_ms,min_ms,max_ms" >"$R/map_summary.csv"
+	for n in $MAPS; do "$HS" -p "${PORT[map$n]}" -m odmr -n 20 >/dev/null; done
+	for rep in $(seq "$REPS"); do
+		log "map-size rep $rep/$REPS"
+		for n in $MAPS; do
+			out=$("$HS" -p "${PORT[map$n]}" -m odmr -n "$N_MAP" -o "$R/raw_map_${n}_r$rep.csv")
+			echo "$n,$rep,$(echo "$out" | sed 's/[a-z0-9_]*=//g; s/ /,/g')" >>"$R/map_summary.csv"
+		done
+	done
+fi
+
+# --- part tp: reversed-state throughput ---------------------------------------------------------------
+if want tp; then
+	log "throughput: private Postfix holding mail for a.example"
+	PF_RL_SMTPD=$(free_port)
+	PF_DOMAINS="a.example" pf_setup "$W/pfrl" "$W/pfrl-run" a.example || die "pf_setup pfrl"
+	PF_INSTANCES+=("$W/pfrl")
+	printf '127.0.0.1:%s inet n - n - - smtpd\n' "$PF_RL_SMTPD" >>"$PF_CONF/master.cf"
+	printf 'smtp unix - - n - - smtp\n' >>"$PF_CONF/master.cf"
+	# Nothing moves unless flushed: long backoff and queue-run delay.
+	postconf -c "$PF_CONF" -e "queue_run_delay = 3600s" "minimal_backoff_time = 3600s" \
+		"maximal_backoff_time = 3600s" "smtpd_banner = provider.test ESMTP" \
+		"message_size_limit = 20480000" "smtp_tls_security_level = none" || die postconf
+	cp "$PF_CONF/transport" "$PF_CONF/transport.odmr"
+	pf_start || die "pfrl start"
+	PFRL_CONF=$PF_CONF
+	until ss -ltnH "sport = :$PF_RL_SMTPD" | grep -q LISTEN; do sleep 0.05; done
+	conf relay "run_dir = $PF_RUNDIR" "postfix_config_dir = $PFRL_CONF" "postqueue = /usr/sbin/postqueue" \
+		"sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
+	# A separate xinetd for the relay service (the main one keeps running unchanged).
+	RPORT=$(free_port)
+	sed -n '1,/^}/p' "$XCONF" >"$W/xinetd-relay.conf"
+	cat >>"$W/xinetd-relay.conf" <<-EOF
+		service odmrd-relay
+		{
+			type = UNLISTED
+			port = $RPORT
+			bind = 127.0.0.1
+			socket_type = stream
+			protocol = tcp
+			wait = no
+			user = root
+			server = $ODMRD
+			server_args = -f $W/odmrd-relay.conf
+			instances = UNLIMITED
+			cps = 10000 1
+			log_type = FILE $W/xinetd-relay-svc.log
+			disable = no
+		}
+	EOF
+	RPORT_ND=$(free_port)
+	sed -n '/^service odmrd-relay/,/^}/p' "$W/xinetd-relay.conf" |
+		sed "s/^service odmrd-relay/service odmrd-relay-nd/; s/port = $RPORT/port = $RPORT_ND/; s#server = .*#server = $W/build/nodelay/odmrd#" \
+		>>"$W/xinetd-relay.conf"
+	xinetd -dontfork -f "$W/xinetd-relay.conf" -pidfile "$W/xinetd-relay.pid" -filelog "$W/xinetd-relay.log" >"$W/xinetd-relay.out" 2>&1 &
+	XRELAY=$!
+	PIDS+=("$XRELAY")
+	until ss -ltnH "sport = :$RPORT" | grep -q LISTEN && ss -ltnH "sport = :$RPORT_ND" | grep -q LISTEN; do sleep 0.05; done
+
+	echo "size_label,msgs,msg_bytes,path,sink,rep,start,first,last,session_end,delivered,msgs_per_s,steady_msgs_per_s,session_s" >"$R/tp_summary.csv"
+	echo "size_label,rep,samples,max_rss_kb,max_private_dirty_kb,vmhwm_kb" >"$R/mem_relay.csv"
+
+	CUR_TRANSPORT=odmr
+	set_transport() { # set_transport odmr | smtp SINKPORT CONCURRENCY
+		local want=$1${2:+:$2:$3}
+		[ "$want" = "$CUR_TRANSPORT" ] && return
+		if [ "$1" = odmr ]; then
+			cp "$PFRL_CONF/transport.odmr" "$PFRL_CONF/transport"
+		else
+			printf 'a.example\tsmtp:[127.0.0.1]:%s\n' "$2" >"$PFRL_CONF/transport"
+			postconf -c "$PFRL_CONF" -e "smtp_destination_concurrency_limit = $3" \
+				"smtp_initial_destination_concurrency = $(($3 < 5 ? $3 : 5))"
+		fi
+		postfix -c "$PFRL_CONF" reload >/dev/null 2>&1
+		CUR_TRANSPORT=$want
+		sleep 1
+	}
+	start_sink() { # start_sink c|py N -> SINKPORT SINKPID SINKOUT
+		rm -f "$W/sinkport" "$W/sink.csv"
+		rm -rf "$W/sinkdir"
+		if [ "$1" = c ] || [ "$1" = cq ]; then
+			"$W/sink" -p "$W/sinkport" -o "$W/sink.csv" -n "$2" $([ "$1" = cq ] && echo -q) &
+		else
+			python3 "$TOP/tests/lib/smtpsink.py" --port 0 --port-file "$W/sinkport" --outdir "$W/sinkdir" >/dev/null &
+		fi
+		SINKPID=$!
+		PIDS+=("$SINKPID")
+		wait_file "$W/sinkport" 10 || die "sink did not start"
+		SINKPORT=$(cat "$W/sinkport")
+	}
+	# sink_count / sink_times: messages so far; "first last" epoch seconds of stored messages
+	sink_count() {
+		if [ -e "$W/sink.csv" ]; then
+			echo $(($(wc -l <"$W/sink.csv") - 1))
+		elif [ -d "$W/sinkdir" ]; then
+			find "$W/sinkdir" -name '*.msg' | wc -l
+		else
+			echo 0
+		fi
+	}
+	sink_times() {
+		if [ ! -e "$W/sink.csv" ] && [ ! -d "$W/sinkdir" ]; then
+			echo "0 0"
+		elif [ -e "$W/sink.csv" ]; then
+			awk -F, 'NR == 2 {f = $2} NR > 1 {l = $2} END {printf "%.6f %.6f\n", f / 1e6, l / 1e6}' "$W/sink.csv"
+		else
+			find "$W/sinkdir" -name '*.msg' -printf '%T@\n' | sort -n | awk 'NR == 1 {f = $1} {l = $1} END {print f, l}'
+		fi
+	}
+	stop_sink() {
+		kill "$SINKPID" 2>/dev/null
+		wait "$SINKPID" 2>/dev/null
+	}
+	fill_queue() { # fill_queue N BYTES
+		pf_attach "$W/pfrl"
+		python3 "$B/inject.py" "$PF_RL_SMTPD" "$1" "$2" "u@a.example" || die "inject failed"
+		pf_wait_queued "$1" deferred >/dev/null || die "queue did not reach $1 deferred"
+	}
+	relay_sampler() { # background: sample the odmrd session's memory until $W/sampling is removed
+		local maxr=0 maxd=0 hwm=0 n=0 p a b c d
+		while [ -e "$W/sampling" ]; do
+			for p in $(pgrep -P "$XRELAY"); do
+				read -r a b c d < <(awk '/^Rss:/ {r=$2} /^Private_Dirty:/ {d=$2} END {print r+0, 0, 0, d+0}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+				[ "$a" -gt "$maxr" ] && maxr=$a
+				[ "$d" -gt "$maxd" ] && maxd=$d
+				c=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+				[ "${c:-0}" -gt "$hwm" ] && hwm=$c
+				n=$((n + 1))
+			done
+			sleep 0.05
+		done
+		echo "$n,$maxr,$maxd,$hwm"
+	}
+	tp_one() { # tp_one LABEL N BYTES PATH(odmr|direct1|directN) SINK(c|py) REP
+		local label=$1 n=$2 bytes=$3 path=$4 sink=$5 rep=$6 t0 tend first last got
+		start_sink "$sink" "$n"
+		set_transport odmr
+		fill_queue "$n" "$bytes"
+		[ "${path#odmr}" != "$path" ] || set_transport smtp "$SINKPORT" "$([ "$path" = direct1 ] && echo 1 || echo 20)"
+		if [ "${path#odmr}" != "$path" ]; then
+			mkdir -p "$W/fmhome"
+			printf 'poll 127.0.0.1 protocol odmr service %s user alice password secret fetchdomains a.example smtphost 127.0.0.1/%s\n' \
+				"$([ "$path" = odmr ] && echo "$RPORT" || echo "$RPORT_ND")" "$SINKPORT" >"$W/fmhome/.fetchmailrc"
+			chmod 600 "$W/fmhome/.fetchmailrc"
+			touch "$W/sampling"
+			relay_sampler >"$W/sampler.out" &
+			local sp=$!
+			t0=$(now_s)
+			HOME=$W/fmhome FETCHMAILHOME=$W/fmhome timeout 600 ${BENCH_FM_WRAP:-} fetchmail -f "$W/fmhome/.fetchmailrc" --pidfile "$W/fmhome/fetchmail.pid" --nosyslog \
+				>>"$W/fetchmail.out" 2>&1
+			tend=$(now_s)
+			rm -f "$W/sampling"
+			wait "$sp"
+			echo "$label,$rep,$(cat "$W/sampler.out")" >>"$R/mem_relay.csv"
+		else
+			t0=$(now_s)
+			postqueue -c "$PFRL_CONF" -f
+			local end=$((SECONDS + 600))
+			while [ "$(sink_count)" -lt "$n" ] && [ $SECONDS -lt $end ]; do sleep 0.02; done
+			tend=$(now_s)
+		fi
+		sleep 0.3
+		got=$(sink_count)
+		read -r first last < <(sink_times)
+		stop_sink
+		if [ "$got" -lt "$n" ]; then
+			log "tp $label $path $sink rep $rep: only $got of $n delivered"
+			pf_attach "$W/pfrl"
+			postsuper -c "$PFRL_CONF" -d ALL >/dev/null 2>&1
+		fi
+		local total steady sess
+		total=$(echo "$got / ($last - $t0)" | bc -l)
+		steady=$([ "$got" -gt 1 ] && echo "($got - 1) / ($last - $first)" | bc -l || echo 0)
+		sess=$(echo "$tend - $t0" | bc -l)
+		echo "$label,$n,$bytes,$path,$sink,$rep,$t0,$first,$last,$tend,$got,$total,$steady,$sess" >>"$R/tp_summary.csv"
+		log "  tp $label $path sink=$sink rep $rep: $got msgs, $(printf '%.1f' "$total") msg/s (steady $(printf '%.1f' "$steady")), session $(printf '%.2f' "$sess") s"
+	}
+	for rep in $(seq "$REPS"); do
+		log "throughput rep $rep/$REPS"
+		for path in odmr direct1 $([ "$QUICK" = 1 ] || echo directN); do
+			tp_one small "$TP_SMALL" 10240 "$path" c "$rep"
+			tp_one big "$TP_BIG" 5242880 "$path" c "$rep"
+		done
+		[ "$QUICK" = 1 ] && continue
+		# Sink variants on a fifth of the small queue: a quick-ACKing C sink (is the limit the
+		# customer side's Nagle wait?), the Python test sink (is it a bottleneck?), and odmrd
+		# with the relay-nodelay patch.
+		for path in odmr direct1; do
+			tp_one small5 $((TP_SMALL / 5)) 10240 "$path" cq "$rep"
+			tp_one small5 $((TP_SMALL / 5)) 10240 "$path" py "$rep"
+		done
+		tp_one small5 $((TP_SMALL / 5)) 10240 odmr-nd c "$rep"
+		tp_one small5 $((TP_SMALL / 5)) 10240 odmr c "$rep"
+	done
+	set_transport odmr
+fi
+
+{
+	echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "other busy processes at end:"
+	top -b -n1 -o %CPU | sed -n '8,13p' | awk '$9 > 1.0 {print "   ", $1, $2, "nice=" $4, $9 "%CPU", $12}'
+} >>"$MACHINE_OUT"
+log "benchmark parts done in $((SECONDS - START)) s; writing the report"
+echo "$((SECONDS - START))" >"$R/elapsed_s$([ "$MACHINE_OUT" = "$R/machine.txt" ] || echo -rerun).txt"
+cp "$W/build/base/build.log" "$R/build-base.log" 2>/dev/null
+cleanup
+trap - EXIT
+python3 "$B/report.py" "$R" || die "report failed"
+log "done: $R/REPORT.md ($((SECONDS - START)) s)"
