@@ -64,7 +64,8 @@ demo: deps
 	tools/demo.sh
 
 # Benchmarks against the peers (minutes; not part of check). Report: bench/results/REPORT.md.
-bench: deps
+bench:
+	tools/install-deps.sh bench
 	$(MAKE) all
 	bench/run.sh
 

@@ -16,9 +16,12 @@ build=(gcc make pkg-config clang libsasl2-dev libsasl2-modules libsasl2-modules-
 	libgdbm-dev libwrap0-dev libjansson-dev check)
 tests=(python3 fetchmail valgrind xinetd postfix m4 procps iproute2)
 sendmail_runtime=(libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libwrap0)
+# `tools/install-deps.sh bench` (make bench) adds what only the benchmarks use.
+bench=()
+[ "${1:-}" = bench ] && bench=(gnuplot-nox libssl-dev)
 
 missing=()
-for p in "${build[@]}" "${tests[@]}" "${sendmail_runtime[@]}"; do
+for p in "${build[@]}" "${tests[@]}" "${sendmail_runtime[@]}" "${bench[@]}"; do
 	if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" != installed ]; then
 		missing+=("$p")
 	fi
