@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -620,24 +619,11 @@ static int ho_exec(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st
 		o += (size_t)snprintf(doms + o, sizeof doms - o, "%s%s", i ? "," : "", h->dom[i]);
 	for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
 		argv_add(&a, !strcmp(t, "%d") ? doms : !strcmp(t, "%u") ? h->user : t);
-	pid_t pid = fork();
-	if (pid == 0) {
-		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) & ~O_NONBLOCK);
-		if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0)
-			_exit(127);
-		int null = open("/dev/null", O_WRONLY);
-		if (null >= 0)
-			dup2(null, 2);
-		close_range(3, ~0U, 0);
-		signal(SIGPIPE, SIG_DFL);
-		char *env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-		execve(a.v[0], a.v, env);
-		_exit(127);
-	}
+	pid_t pid = proc_exec(a.v, in_fd, out_fd);
 	free(copy);
 	if (pid < 0)
 		return -1;
-	int status = proc_wait(pid, (long)h->cf->atrn_timeout * 1000 * 6);
+	int status = proc_wait_local(pid, (long)h->cf->atrn_timeout * 1000 * 6);
 	st->result = status == 0 ? "done" : "exec-failed";
 	return status == 0 ? 0 : -1;
 }

@@ -38,8 +38,8 @@
 static char *const proc_env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 static int ps_sock = -1;   /* session side of the helper channel, or -1: run directly */
 
-/* fork + execve with the descriptors and environment described in proc.h. */
-static pid_t proc_exec(char *const argv[], int out_fd)
+/* See proc.h. */
+pid_t proc_exec(char *const argv[], int in_fd, int out_fd)
 {
 	pid_t pid = fork();
 
@@ -48,7 +48,10 @@ static pid_t proc_exec(char *const argv[], int out_fd)
 	int null = open("/dev/null", O_RDWR);
 	if (null < 0)
 		_exit(127);
-	if (dup2(null, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null, 1) < 0 || dup2(null, 2) < 0)
+	if (in_fd >= 0)  /* our socket is non-blocking; the program expects ordinary stdio */
+		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) & ~O_NONBLOCK);
+	if (dup2(in_fd >= 0 ? in_fd : null, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null, 1) < 0 ||
+	    dup2(null, 2) < 0)
 		_exit(127);
 	close_range(3, ~0U, 0);
 	signal(SIGPIPE, SIG_DFL);
@@ -134,7 +137,7 @@ static pid_t ps_start(const struct config *cf, char *buf, size_t n, int out_fd)
 		log_msg(LOG_ERR, "privsep: refused a command outside the allow-list");
 		return -1;
 	}
-	return proc_exec(av, out_fd);
+	return proc_exec(av, -1, out_fd);
 }
 
 static volatile pid_t ps_session;
@@ -190,10 +193,8 @@ static void ps_helper(const struct config *cf, int sock, pid_t session)
 		if (fd >= 0)
 			close(fd);
 	}
-	if (job > 0) {
-		kill(job, SIGTERM);
-		proc_wait(job, 3000);
-	}
+	if (job > 0)
+		proc_wait_local(job, 0);
 	while (waitpid(session, &status, 0) < 0 && errno == EINTR)
 		;
 	_exit(0);
@@ -259,7 +260,7 @@ int proc_privsep(const struct config *cf, char *err, size_t errlen)
 pid_t proc_spawn(char *const argv[], int out_fd)
 {
 	if (ps_sock < 0)
-		return proc_exec(argv, out_fd);
+		return proc_exec(argv, -1, out_fd);
 	char buf[PS_MSG_MAX];
 	size_t n = 1;
 	buf[0] = 'R';
@@ -313,21 +314,38 @@ void proc_kill(pid_t job)
 }
 
 /* See proc.h. */
-int proc_wait(pid_t job, long timeout_ms)
+int proc_wait_local(pid_t pid, long timeout_ms)
 {
 	struct timespec step = { 0, 10 * 1000000 };
 	int status, stage = 0;
 
 	for (long waited = 0;; waited += 10) {
-		int r = proc_reaped(job, &status);
+		int r = proc_try_reap(pid, &status);
 		if (r != 0)
 			return r < 0 ? -1 : status;
 		if (waited >= timeout_ms && stage < 2) {
-			if (stage++ == 0)
-				proc_kill(job);
-			else if (ps_sock < 0)
-				kill(job, SIGKILL);
+			kill(pid, stage++ == 0 ? SIGTERM : SIGKILL);
 			timeout_ms += 5000;
+		}
+		nanosleep(&step, NULL);
+	}
+}
+
+/* See proc.h. */
+int proc_wait(pid_t job, long timeout_ms)
+{
+	struct timespec step = { 0, 10 * 1000000 };
+	int status, killed = 0;
+
+	if (ps_sock < 0)
+		return proc_wait_local(job, timeout_ms);
+	for (long waited = 0;; waited += 10) {
+		int r = proc_reaped(job, &status);
+		if (r != 0)
+			return r < 0 ? -1 : status;
+		if (waited >= timeout_ms && !killed) {
+			proc_kill(job);  /* the helper follows up with SIGKILL after 3 s */
+			killed = 1;
 		}
 		nanosleep(&step, NULL);
 	}

@@ -21,6 +21,14 @@ int proc_privsep(const struct config *cf, char *err, size_t errlen);
  * Returns a job id (> 0), or -1. One job at a time when privilege-separated.
  */
 pid_t proc_spawn(char *const argv[], int out_fd);
+/*
+ * fork + execve here, never through the helper: stdin IN_FD and stdout OUT_FD (-1: /dev/null),
+ * stderr /dev/null, nothing else open, PATH only. For the exec handoff (IN_FD = the customer's
+ * socket) and for the helper's own jobs. Returns the pid or -1.
+ */
+pid_t proc_exec(char *const argv[], int in_fd, int out_fd);
+/* Wait for a proc_exec() child up to TIMEOUT_MS, then TERM, then KILL; exit status or -1. */
+int proc_wait_local(pid_t pid, long timeout_ms);
 /* Wait for JOB up to TIMEOUT_MS, then TERM, then KILL. Returns the exit status (0-255) or -1. */
 int proc_wait(pid_t job, long timeout_ms);
 /* Non-blocking: 1 and *status if JOB has ended, 0 if still running, -1 on error. */

@@ -45,6 +45,22 @@ expect_eq "exec: the program read the customer's greeting and replies" \
 wait_sessions
 check "exec: summary line says atrn=250 result=done" grep -q 'atrn=250 code=250 result=done' "$WORK/odmrd.log"
 
+# With privilege separation the program runs as the unprivileged user, and odmrd (not its root
+# helper) waits for it.
+mkdir -p "$WORK/nobody/run" && chmod 777 "$WORK/nobody" && chown nobody "$WORK/nobody/run"
+chmod 644 "$WORK/sasldb2" "$WORK/customers.db"
+write_conf "$WORK/ps.conf" mta=exec user=nobody run_dir="$WORK/nobody/run" \
+	"exec_command=$EXEC $WORK/nobody/exec.out %u %d"
+start_odmrd "$WORK/ps.conf" || t_summary
+expect_eq "exec with user = nobody: same conversation" \
+	"$(customer 2>&1)" "220 250 235 250 EHLO provider.test QUIT"
+wait_for 10 test -s "$WORK/nobody/exec.out"
+expect_eq "exec with user = nobody: the program ran as nobody" \
+	"$(stat -c %U "$WORK/nobody/exec.out" 2>/dev/null)" nobody
+wait_sessions
+expect_eq "exec with user = nobody: summary says result=done" \
+	"$(grep -c 'atrn=250 code=250 result=done' "$WORK/odmrd.log")" 2
+
 write_conf "$WORK/missing.conf" mta=exec "exec_command=/nonexistent/runner %d"
 start_odmrd "$WORK/missing.conf" || t_summary
 expect_eq "exec: missing program -> 451, never 250" \
