@@ -44,7 +44,6 @@ struct handoff {
 	char **dom;                   /* granted domains */
 	size_t n;
 	int user_lock;                /* flock held for the whole session */
-	char user_lock_path[4096];
 	int *dom_lock;
 	int *lis;                     /* listening sockets, one per domain */
 	pid_t runner;                 /* Sendmail queue run in progress, or 0 */
@@ -357,11 +356,12 @@ static int sm_done(struct handoff *h, unsigned conns)
 }
 
 /* Lock NAME in run_dir (flock; a dead holder releases it). -1 busy, -2 error. */
-static int ho_lock(const struct config *cf, const char *name, char *path, size_t pathlen)
+static int ho_lock(const struct config *cf, const char *name)
 {
 	struct stat a, b;
+	char path[4096];
 
-	snprintf(path, pathlen, "%s/%s", cf->run_dir, name);
+	snprintf(path, sizeof path, "%s/%s", cf->run_dir, name);
 	for (int tries = 0; tries < 5; tries++) {
 		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
@@ -541,7 +541,7 @@ enum ho_status handoff_prepare(const struct config *cf, const char *user,
 		return HO_TEMPFAIL;
 	}
 	ho_user_lockname(user, "user", name, sizeof name);
-	if ((fd = ho_lock(cf, name, h->user_lock_path, sizeof h->user_lock_path)) < 0) {
+	if ((fd = ho_lock(cf, name)) < 0) {
 		snprintf(why, whylen, fd == -1 ? "another session for this customer is running" :
 			 "cannot lock in run_dir %s: %s", cf->run_dir, strerror(errno));
 		ho_release(h);
@@ -554,9 +554,8 @@ enum ho_status handoff_prepare(const struct config *cf, const char *user,
 		return HO_BUSY;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char path[4096];
 		snprintf(name, sizeof name, ".dom.%s", h->dom[i]);
-		if ((fd = ho_lock(cf, name, path, sizeof path)) < 0) {
+		if ((fd = ho_lock(cf, name)) < 0) {
 			snprintf(why, whylen, fd == -1 ? "domain %s is being delivered by another session" :
 				 "cannot lock domain %s", h->dom[i]);
 			ho_release(h);

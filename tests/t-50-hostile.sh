@@ -302,8 +302,8 @@ hx "disconnect right after sending ATRN (empty queue)" "220 250 235 CLOSED" 8 \
 expect_match "... its summary line says atrn=554 (hang-up seen first) or result=lost" \
 	"$(pid_log "$HX_PID" | grep 'session peer=')" '(atrn=554 code=554 result=-|result=lost)$'
 use mail
-# With mail queued odmrd cannot tell a FIN after ATRN from a customer about to greet (EOF is no
-# data for FIONREAD): it may answer 250 and log "reversing", then find the customer gone. These
+# With mail queued, a FIN that arrives just after odmrd checked for it (POLLRDHUP) looks like a
+# customer about to greet: odmrd may answer 250 and log "reversing", then find it gone. These
 # cases allow the handoff; they check the clean exit and that nothing was relayed. Whether the
 # MTA was asked for a queue run anyway is printed as a note (see the report).
 for how in close reset; do
@@ -393,6 +393,24 @@ else
 fi
 wait "$fd_client"
 expect_eq "fd check session: 220 250 535 235 450 453 221 EOF" "$(sed -n 1p "$WORK/fd.out")" "220 250 535 235 450 453 221 EOF"
+
+# --- a hostile MTA in the reversed state ---------------------------------------------------------
+# The relay forwards message data verbatim but only with CRLF line ends: a bare LF could end the
+# message at one side and not the other. odmrd must drop the customer unfinished and the MTA
+# without a reply (so the MTA keeps the message), never pass on an end-of-data.
+use mail
+out=$(timeout 30 "$PY" "$LIB/hostile_mta.py" "$PORT" "$WORK/run/a.example" 2>&1)
+expect_eq "hostile MTA: ATRN 250, LHLO/MAIL/RCPT/DATA relayed, then bare LF in DATA" \
+	"$(grep -oE 'atrn=[0-9]+ lhlo=[0-9]+ mail=[0-9]+ rcpt=[0-9]+ data=[0-9]+' <<<"$out")" \
+	"atrn=250 lhlo=250 mail=250 rcpt=250 data=354"
+expect_match "hostile MTA: the customer is dropped and never sees an end of data" "$out" \
+	'customer=(EOF|RESET) customer_saw_end=no'
+expect_match "hostile MTA: the MTA gets no reply to its data (it keeps the message)" "$out" \
+	'mta_after_data=EOF '
+expect_match "hostile MTA: odmrd forwarded the MTA's commands verbatim" "$out" \
+	'forwarded=MAIL FROM:<s@x\.test>\|RCPT TO:<u@a\.example>\|DATA$'
+log_wait 'bare CR or LF in DATA' 5
+check "hostile MTA: logged, session result=aborted" grep -q 'granted=a\.example atrn=250 code=250 result=aborted' "$LOG"
 
 # --- the whole log, and what is left -------------------------------------------------------------
 

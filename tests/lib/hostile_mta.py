@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""hostile_mta.py PORT SOCKET - a customer and a misbehaving MTA around one odmrd session.
+
+Why: the relay trusts the MTA for content but not for framing. This plays both ends of a reversed
+session: the customer (ATRN, greeting, EHLO reply, then plain SMTP server) and an MTA connecting to
+odmrd's domain socket that sends LHLO, MAIL, RCPT, DATA and then message data with a bare LF.
+odmrd must end the customer session unfinished (no end-of-data reaches the customer) and close the
+MTA side without a reply, so the MTA keeps the message. Prints one line of key=value results.
+"""
+import hashlib
+import hmac
+import base64
+import socket
+import sys
+import time
+
+port, sockpath = int(sys.argv[1]), sys.argv[2]
+res = {}
+
+
+def lines(sock, buf=[b""]):
+    """Read one CRLF line (customer side)."""
+    while b"\r\n" not in buf[0]:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError
+        buf[0] += chunk
+    line, buf[0] = buf[0].split(b"\r\n", 1)
+    return line.decode("latin-1")
+
+
+def reply(sock):
+    while True:
+        line = lines(sock)
+        if len(line) < 4 or line[3] == " ":
+            return line
+
+
+c = socket.create_connection(("127.0.0.1", port), timeout=10)
+reply(c)
+c.sendall(b"EHLO client.test\r\n")
+reply(c)
+c.sendall(b"AUTH CRAM-MD5\r\n")
+ch = base64.b64decode(reply(c)[4:])
+dig = hmac.new(b"alice-secret", ch, hashlib.md5).hexdigest()
+c.sendall(base64.b64encode(("alice " + dig).encode()) + b"\r\n")
+reply(c)
+c.sendall(b"ATRN a.example\r\n")
+res["atrn"] = reply(c)[:3]
+c.sendall(b"220 customer.test ESMTP\r\n")
+lines(c)                                    # EHLO from odmrd
+c.sendall(b"250 customer.test\r\n")
+
+deadline = time.monotonic() + 5
+while True:
+    try:
+        m = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        m.settimeout(10)
+        m.connect(sockpath)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.05)
+mf = m.makefile("rb")
+
+
+def mta(cmd, customer_answer=None):
+    """Send CMD as the MTA; let the customer answer what odmrd forwards; return odmrd's reply."""
+    m.sendall(cmd + b"\r\n")
+    if customer_answer is not None:
+        res.setdefault("forwarded", []).append(lines(c))
+        c.sendall(customer_answer + b"\r\n")
+    while True:
+        line = mf.readline().decode("latin-1").rstrip("\r\n")
+        if len(line) < 4 or line[3] == " ":
+            return line[:3]
+
+
+mf.readline()                               # the replayed greeting
+res["lhlo"] = mta(b"LHLO mta.test")
+res["mail"] = mta(b"MAIL FROM:<s@x.test>", b"250 ok")
+res["rcpt"] = mta(b"RCPT TO:<u@a.example>", b"250 ok")
+res["data"] = mta(b"DATA", b"354 go")
+m.sendall(b"Subject: smuggle\r\n\r\nbare\nline\r\n.\r\n")
+got = b""
+c.settimeout(10)
+try:
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    res["customer"] = "EOF"
+except OSError:
+    res["customer"] = "RESET"
+res["customer_saw_end"] = "yes" if b"\r\n.\r\n" in got else "no"
+rest = mf.read()
+res["mta_after_data"] = rest.decode("latin-1").strip().replace("\r\n", "|") or "EOF"
+keys = ["atrn", "lhlo", "mail", "rcpt", "data", "customer", "customer_saw_end", "mta_after_data"]
+print(" ".join("%s=%s" % (k, res.get(k, "-")) for k in keys), "forwarded=" + "|".join(res["forwarded"]))
