@@ -16,20 +16,7 @@
 # Needs root (private Postfix instance), fetchmail, Postfix, sasl2-bin. T30_LIMIT (seconds,
 # default 600) bounds the whole suite.
 
-# One run at a time: common.sh empties tests/work/t-30-postfix, which would pull the private
-# Postfix instance from under a run already in progress (make check while a developer runs it).
-# flock -o: the lock is held by flock(1) itself, never inherited by Postfix or odmrd.
-if [ -z "${T30_LOCKED:-}" ]; then
-	mkdir -p "$(dirname "$0")/work"
-	T30_LOCKED=1 flock -o -w "${T30_LIMIT:-600}" -E 75 "$(dirname "$0")/work/.t-30-postfix.lock" \
-		"$BASH" "$0" "$@"
-	rc=$?
-	if [ "$rc" -eq 75 ]; then
-		echo "FAIL 1 - another t-30-postfix run held the suite lock for ${T30_LIMIT:-600} s"
-		echo "0 passed, 1 failed"
-	fi
-	exit "$rc"
-fi
+# One run at a time: common.sh takes a per-suite lock before it empties the work directory.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/postfix.sh"
 . "$LIB/e2e.sh"

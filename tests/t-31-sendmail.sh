@@ -21,20 +21,7 @@
 # Prints one ok/FAIL line per case, a table of per-session counts, and "N passed, N failed".
 # Needs root, fetchmail, sasl2-bin. T31_LIMIT (seconds, default 300) bounds the whole suite.
 
-# One run at a time: common.sh empties tests/work/t-31-sendmail, which would pull the logs and
-# sinks from under a run in progress (make check while a developer runs the suite).
-# flock -o: the lock is held by flock(1) itself, never inherited by sendmail or odmrd.
-if [ -z "${T31_LOCKED:-}" ]; then
-	mkdir -p "$(dirname "$0")/work"
-	T31_LOCKED=1 flock -o -w "${T31_LIMIT:-300}" -E 75 "$(dirname "$0")/work/.t-31-sendmail.lock" \
-		"$BASH" "$0" "$@"
-	rc=$?
-	if [ "$rc" -eq 75 ]; then
-		echo "FAIL 1 - another t-31-sendmail run held the suite lock for ${T31_LIMIT:-300} s"
-		echo "0 passed, 1 failed"
-	fi
-	exit "$rc"
-fi
+# One run at a time: common.sh takes a per-suite lock before it empties the work directory.
 . "$(dirname "$0")/lib/common.sh"
 # shellcheck source=tests/lib/sendmail.sh
 . "$LIB/sendmail.sh"
