@@ -12,7 +12,7 @@
 # failure. Exits non-zero on failure.
 set -euo pipefail
 
-build=(gcc make pkg-config clang libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
+build=(gcc make pkg-config clang libclang-rt-14-dev libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
 	libgdbm-dev libwrap0-dev libjansson-dev check)
 tests=(python3 fetchmail valgrind xinetd postfix m4 procps iproute2)
 sendmail_runtime=(libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libwrap0)
