@@ -4,7 +4,7 @@
  * One handshake:  connect -> 220 -> EHLO -> 250 -> AUTH CRAM-MD5 -> 334 -> response -> 235
  *                 [odmr mode: -> ATRN DOMAIN -> reply]   <- latency measured up to here
  *                 -> QUIT -> 221 -> wait for the server's EOF -> close (not timed)
- * CRAM-MD5 is computed with OpenSSL's libcrypto (HMAC-MD5, base64): dependency libssl-dev.
+ * The customer's side of the dialogue is bench/bclient.c (CRAM-MD5 via libcrypto: libssl-dev).
  *
  * usage: hsclient -p PORT -m odmr|smtp -u USER -w PASS [-d DOMAIN] [-e CODE] [-n N] [-c CONC]
  *                 [-o CSV] [-R READYFILE -G GOFILE] [-x -- COMMAND ARGS...]
@@ -23,8 +23,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -38,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bclient.h"
+
 static const char *host = "127.0.0.1", *user = "alice", *pass = "secret", *domain = "b.example";
 static int port, mode_odmr = 1, expect = -1, conc = 1, total = 100;
 static const char *csv_path, *ready_file, *go_file;
@@ -47,111 +47,6 @@ static int io_timeout_ms = 20000;
 
 struct rec { int thread, seq; long long start_us, lat_us; int code; };
 static struct rec *recs;
-
-static long long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-struct conn { int in, out; char buf[8192]; size_t len; };
-
-static int c_write(struct conn *c, const char *s)
-{
-	size_t len = strlen(s);
-	while (len > 0) {
-		ssize_t n = write(c->out, s, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		s += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read one (possibly multi-line) reply; returns its code, last line text in LAST. -1 on error/EOF. */
-static int c_reply(struct conn *c, char *last, size_t lastlen)
-{
-	for (;;) {
-		char *eol;
-		while ((eol = memchr(c->buf, '\n', c->len)) != NULL) {
-			size_t ll = (size_t)(eol - c->buf) + 1;
-			char line[8192];
-			memcpy(line, c->buf, ll);
-			line[ll] = '\0';
-			memmove(c->buf, c->buf + ll, c->len - ll);
-			c->len -= ll;
-			if (ll < 4)
-				return -1;
-			if (line[3] == '-')
-				continue;
-			if (last) {
-				size_t k = strcspn(line, "\r\n");
-				snprintf(last, lastlen, "%.*s", (int)k, line);
-			}
-			return atoi(line);
-		}
-		if (c->len == sizeof c->buf)
-			return -1;
-		struct pollfd p = { .fd = c->in, .events = POLLIN };
-		int r = poll(&p, 1, io_timeout_ms);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		ssize_t n = read(c->in, c->buf + c->len, sizeof c->buf - c->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		c->len += (size_t)n;
-	}
-}
-
-/* Wait for the server to close (bounded). */
-static void c_wait_eof(struct conn *c)
-{
-	char tmp[512];
-	for (;;) {
-		struct pollfd p = { .fd = c->in, .events = POLLIN };
-		if (poll(&p, 1, io_timeout_ms) <= 0)
-			return;
-		ssize_t n = read(c->in, tmp, sizeof tmp);
-		if (n <= 0)
-			return;
-	}
-}
-
-/* CRAM-MD5 response to a base64 challenge line "334 xxx": base64("user hexdigest"). */
-static int cram_response(const char *b64, char *out, size_t outlen)
-{
-	unsigned char chal[1024], md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	size_t bl = strlen(b64);
-	if (bl == 0 || bl > 1300)
-		return -1;
-	int n = EVP_DecodeBlock(chal, (const unsigned char *)b64, (int)bl);
-	if (n < 0)
-		return -1;
-	while (bl > 0 && b64[bl - 1] == '=') { /* EVP_DecodeBlock counts padding as zero bytes */
-		n--;
-		bl--;
-	}
-	if (!HMAC(EVP_md5(), pass, (int)strlen(pass), chal, (size_t)n, md, &mdlen))
-		return -1;
-	char plain[512];
-	int o = snprintf(plain, sizeof plain, "%s ", user);
-	for (unsigned i = 0; i < mdlen; i++)
-		o += snprintf(plain + o, sizeof plain - (size_t)o, "%02x", md[i]);
-	if ((size_t)(4 * ((o + 2) / 3) + 3) > outlen)
-		return -1;
-	int e = EVP_EncodeBlock((unsigned char *)out, (unsigned char *)plain, o);
-	memcpy(out + e, "\r\n", 3);
-	return 0;
-}
 
 /* Hold mode: threads park on a condition variable; main() polls for GOFILE and releases them. */
 static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -179,37 +74,29 @@ static void hold_arrive(void)
 }
 
 /* One handshake on an open connection; returns the final code (or -1). LAT gets the timed part. */
-static int handshake(struct conn *c, long long t0, long long *lat, int hold)
+static int handshake(struct bc_conn *c, long long t0, long long *lat, int hold)
 {
-	char last[8192], cmd[2048];
+	char cmd[2048];
 	int code;
 
-	if ((code = c_reply(c, NULL, 0)) != 220)
-		return code < 0 ? -1 : -code;
-	if (c_write(c, "EHLO bench.test\r\n") < 0 || (code = c_reply(c, NULL, 0)) != 250)
-		return -1;
-	if (c_write(c, "AUTH CRAM-MD5\r\n") < 0 || (code = c_reply(c, last, sizeof last)) != 334)
-		return -2;
-	if (cram_response(last + 4, cmd, sizeof cmd) < 0 || c_write(c, cmd) < 0)
-		return -3;
-	code = c_reply(c, NULL, 0);
-	if (code != 235)
-		return code < 0 ? -4 : -code;
+	c->timeout_ms = io_timeout_ms;
+	if ((code = bc_login(c, user, pass)) != 235)
+		return code;
 	if (mode_odmr) {
 		if (hold) {
 			hold_arrive();
-			t0 = now_us();
+			t0 = bc_now_us();
 		}
 		snprintf(cmd, sizeof cmd, "ATRN %s\r\n", domain);
-		if (c_write(c, cmd) < 0)
+		if (bc_write(c, cmd) < 0)
 			return -5;
-		code = c_reply(c, NULL, 0);
+		code = bc_reply(c, NULL, 0);
 	} else if (hold) {
 		hold_arrive();
 	}
-	*lat = now_us() - t0;
-	if (c_write(c, "QUIT\r\n") == 0 && c_reply(c, NULL, 0) == 221)
-		c_wait_eof(c);
+	*lat = bc_now_us() - t0;
+	if (bc_write(c, "QUIT\r\n") == 0 && bc_reply(c, NULL, 0) == 221)
+		bc_wait_eof(c);
 	return code;
 }
 
@@ -233,7 +120,7 @@ static void *worker(void *arg)
 {
 	int tid = (int)(long)arg;
 	int hold = ready_file != NULL;
-	struct conn *c = malloc(sizeof *c);
+	struct bc_conn *c = malloc(sizeof *c);
 
 	for (;;) {
 		int seq = atomic_fetch_add(&next_seq, 1);
@@ -241,7 +128,7 @@ static void *worker(void *arg)
 			break;
 		if (hold)
 			sem_wait(&ramp);
-		long long t0 = now_us(), lat = 0;
+		long long t0 = bc_now_us(), lat = 0;
 		int fd = tcp_connect();
 		int code = -9;
 		if (fd >= 0) {
@@ -285,11 +172,11 @@ static int run_exec(void)
 		_exit(127);
 	}
 	close(sv[1]);
-	struct conn *c = calloc(1, sizeof *c);
+	struct bc_conn *c = calloc(1, sizeof *c);
 	c->in = c->out = sv[0];
 	long long lat = 0;
 	io_timeout_ms = 120000;
-	int code = handshake(c, now_us(), &lat, 0);
+	int code = handshake(c, bc_now_us(), &lat, 0);
 	close(sv[0]);
 	int st = 0;
 	waitpid(pid, &st, 0);
@@ -340,7 +227,7 @@ int main(int argc, char **argv)
 		return 2;
 	recs = calloc((size_t)total, sizeof *recs);
 	pthread_t *th = calloc((size_t)conc, sizeof *th);
-	long long w0 = now_us();
+	long long w0 = bc_now_us();
 	for (int i = 0; i < conc; i++) {
 		pthread_attr_t at;
 		pthread_attr_init(&at);
@@ -365,7 +252,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < conc; i++)
 		pthread_join(th[i], NULL);
-	double wall = (now_us() - w0) / 1e6;
+	double wall = (bc_now_us() - w0) / 1e6;
 
 	long long *lat = malloc((size_t)total * sizeof *lat);
 	int k = 0;

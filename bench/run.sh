@@ -134,45 +134,39 @@ echo "$(date -Is) $([ "$QUICK" = 1 ] && echo QUICK || echo FULL) reps=$REPS part
 	top -b -n1 -o %CPU | sed -n '8,13p' | awk '$9 > 1.0 {print "   ", $1, $2, "nice=" $4, $9 "%CPU", $12}'
 } >"$MACHINE_OUT"
 
-# Build: the tree's sources as they are now (baseline) plus patched variants, each in its own copy
-# so nothing in the tree is touched. Patches: bench/patches/*.patch (proposed changes).
+# Build: the tree's sources as they are now (the baseline every figure is about), plus one
+# prototype of a change the users have not asked for (bench/patches/forkserver.patch: odmrd
+# listening itself and forking without exec), each in its own copy so nothing in the tree is touched.
 build_variant() { # build_variant NAME [PATCH...]
 	local name=$1 d=$W/build/$1 p
 	shift
 	mkdir -p "$d"
 	cp "$TOP"/*.c "$TOP"/*.h "$TOP"/Makefile "$d"/
 	for p in "$@"; do
-		# The tree moves while others work on it: a patch that no longer applies drops its variant.
 		if ! (cd "$d" && patch -p1 -s -F3 <"$B/patches/$p") >"$d/patch.log" 2>&1; then
-			log "variant $name: patch $p no longer applies to the tree; variant skipped"
+			log "variant $name: patch $p no longer applies to the tree; variant dropped"
 			return 1
 		fi
 	done
 	make -s -C "$d" odmrd odmrd-map >"$d/build.log" 2>&1 || { log "build $name failed: $(tail -3 "$d/build.log")"; return 1; }
 }
-log "building odmrd (baseline + patched variants) and bench tools"
+log "building odmrd (the tree + the forkserver prototype) and bench tools"
 build_variant base &
-build_variant verifyfile verifyfile.patch &
-build_variant nowrap lazy-libwrap.patch &
-build_variant both verifyfile.patch lazy-libwrap.patch &
-build_variant nodelay relay-nodelay.patch &
 build_variant forkserver forkserver.patch &
-build_variant forkserver-both forkserver.patch verifyfile.patch lazy-libwrap.patch &
 wait
 [ -x "$W/build/base/odmrd" ] || die "baseline build failed: $(tail -5 "$W/build/base/build.log")"
-# A skipped variant runs the baseline binary under its name, flagged in variants.txt.
-for v in verifyfile nowrap both nodelay forkserver forkserver-both; do
-	if [ ! -x "$W/build/$v/odmrd" ]; then
-		mkdir -p "$W/build/$v" && cp "$W/build/base/odmrd" "$W/build/$v/odmrd"
-		echo "$v: SKIPPED (patch did not apply or build failed): numbers are the baseline's" >>"$R/variants.txt"
-	else
-		echo "$v: built from the tree + bench/patches ($(ls "$B"/patches | tr '\n' ' '))" >>"$R/variants.txt"
-	fi
-done
+FORKSERVER=forkserver
+if [ -x "$W/build/forkserver/odmrd" ]; then
+	echo "forkserver: the tree + bench/patches/forkserver.patch" >>"$R/variants.txt"
+else
+	FORKSERVER=
+	echo "forkserver: DROPPED (patch did not apply or build failed)" >>"$R/variants.txt"
+fi
 ODMRD=$W/build/base/odmrd
 ODMRD_MAP=$W/build/base/odmrd-map
-gcc -O2 -Wall -o "$W/hsclient" "$B/hsclient.c" -lcrypto -lpthread || die "hsclient build failed (needs libssl-dev)"
-gcc -O2 -Wall -o "$W/sink" "$B/sink.c" || die "sink build failed"
+gcc -O2 -Wall -o "$W/hsclient" "$B/hsclient.c" "$B/bclient.c" -lcrypto -lpthread || die "hsclient build failed (needs libssl-dev)"
+gcc -O2 -Wall -o "$W/sink" "$B/sink.c" "$B/bclient.c" -lcrypto || die "sink build failed"
+gcc -O2 -Wall -static -o "$W/floor" "$B/floor.c" || die "floor build failed (static libc: libc6-dev)"
 gcc -O2 -Wall -I"$TOP" -o "$W/maplookup" "$B/maplookup.c" "$TOP/domains.c" -lgdbm || die "maplookup build failed"
 HS=$W/hsclient
 
@@ -183,9 +177,8 @@ printf 'alice a.example\n' >"$W/map10.src"
 awk 'BEGIN { print "alice a.example"; for (i = 1; i < 10; i++) printf "cust%07d d%07d.example\n", i, i }' >"$W/map10.src"
 
 # Private SASL plugin directories.
-mkdir -p "$W/plug-cram" "$W/plug-cramscram"
+mkdir -p "$W/plug-cram"
 ln -s "$SASLDIR"/libcrammd5.so* "$SASLDIR"/libsasldb.so* "$W/plug-cram/"
-ln -s "$SASLDIR"/libcrammd5.so* "$SASLDIR"/libsasldb.so* "$SASLDIR"/libscram.so* "$W/plug-cramscram/"
 
 # odmrd.conf writer: conf NAME [extra lines...]
 conf() {
@@ -235,9 +228,7 @@ fi
 # odmrd configurations under test.
 conf default
 conf plug-cram "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
-conf plug-cramscram "sasl_plugin_dir = $W/plug-cramscram" "sasl_mech_list = SCRAM-SHA-256 CRAM-MD5"
-conf scram-sysdir "sasl_mech_list = SCRAM-SHA-256 CRAM-MD5"
-conf cram-sysdir "sasl_mech_list = CRAM-MD5"
+conf scram "sasl_mech_list = SCRAM-SHA-256 CRAM-MD5"
 for n in $MAPS; do
 	conf "map$n" "customer_map = $W/map$n.src.db" "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
 done
@@ -280,13 +271,9 @@ xsvc() { # xsvc KEY BINARY CONFNAME
 }
 xsvc default "$ODMRD" default
 xsvc plug-cram "$ODMRD" plug-cram
-xsvc plug-cramscram "$ODMRD" plug-cramscram
-xsvc scram-sysdir "$ODMRD" scram-sysdir
-xsvc verifyfile "$W/build/verifyfile/odmrd" default
-xsvc nowrap "$W/build/nowrap/odmrd" default
-xsvc both "$W/build/both/odmrd" default
-xsvc both-scram "$W/build/both/odmrd" scram-sysdir
-xsvc nowrap-plug "$W/build/nowrap/odmrd" plug-cram
+xsvc scram "$ODMRD" scram
+# The floor: the same xinetd service spawning a static canned-reply program (bench/floor.c).
+xsvc floor "$W/floor" default
 if want map; then
 	for n in $MAPS; do
 		xsvc "map$n" "$ODMRD" "map$n"
@@ -388,20 +375,23 @@ hs_run() { # hs_run SERVER PORT MODE N CONC REP [LABEL]: LABEL (default CONC) na
 }
 declare -A FSPID
 if want hs || want cpu; then
-	# Prototype of a proposed change (bench/patches/forkserver.patch): odmrd listening itself,
+	# Prototype of a change not taken (bench/patches/forkserver.patch): odmrd listening itself,
 	# SASL initialised once, fork per connection without exec. No xinetd in front.
-	for v in forkserver forkserver-both; do
+	for v in $FORKSERVER; do
 		PORT[$v]=$(free_port)
 		"$W/build/$v/odmrd" -L "${PORT[$v]}" -f "$W/odmrd-default.conf" &
 		FSPID[$v]=$!
 		PIDS+=("${FSPID[$v]}")
-		until ss -ltnH "sport = :${PORT[$v]}" | grep -q LISTEN; do sleep 0.05; done
-		"$HS" -p "${PORT[$v]}" -m odmr -n 1 >/dev/null || log "$v: handshake failed (patch skipped?)"
+		end=$((SECONDS + 10))
+		until ss -ltnH "sport = :${PORT[$v]}" | grep -q LISTEN; do
+			[ $SECONDS -ge $end ] && die "$v did not listen on ${PORT[$v]}"
+			sleep 0.05
+		done
+		"$HS" -p "${PORT[$v]}" -m odmr -n 1 >/dev/null || die "$v: handshake failed"
 	done
 	echo "server,conc,rep,n,ok,err,wall_s,rate_per_s,p50_ms,p90_ms,p99_ms,min_ms,max_ms" >"$R/hs_summary.csv"
 	echo "server,rep,n,server_cpu_ms_per_session,inetd_cpu_ms_per_session" >"$R/cpu_summary.csv"
-	HS_SERVERS="default plug-cram plug-cramscram scram-sysdir verifyfile nowrap both both-scram nowrap-plug forkserver forkserver-both"
-	[ "$QUICK" = 1 ] && HS_SERVERS="default plug-cram scram-sysdir both nowrap-plug forkserver-both"
+	HS_SERVERS="default plug-cram scram floor $FORKSERVER"
 	log "handshake: warm-up"
 	"$HS" -p "$PF_SMTPD_PORT" -m smtp -n 200 -c 4 >/dev/null
 	for s in $HS_SERVERS; do "$HS" -p "${PORT[$s]}" -m odmr -n 20 >/dev/null; done
@@ -426,7 +416,7 @@ if want hs || want cpu; then
 			log "concurrency rep $rep/$REPS (1, 8, 32 clients)"
 			for c in 1 8 32; do
 				hs_run postfix "$PF_SMTPD_PORT" smtp "$N_CONC_PF" "$c" "$rep"
-				for s in default plug-cram both forkserver-both; do
+				for s in default plug-cram floor $FORKSERVER; do
 					[ "$c" = 1 ] && continue # c=1 is the sequential run above
 					hs_run "$s" "${PORT[$s]}" odmr "$N_CONC" "$c" "$rep"
 				done
@@ -451,20 +441,11 @@ if want cg; then
 	}
 	cg_one default "$ODMRD" default
 	cg_one plug-cram "$ODMRD" plug-cram
-	cg_one plug-cramscram "$ODMRD" plug-cramscram
-	cg_one scram-sysdir "$ODMRD" scram-sysdir
-	cg_one verifyfile "$W/build/verifyfile/odmrd" default
-	cg_one nowrap "$W/build/nowrap/odmrd" default
-	cg_one both "$W/build/both/odmrd" default
-	cg_one both-scram "$W/build/both/odmrd" scram-sysdir
-	cg_one nowrap-plug "$W/build/nowrap/odmrd" plug-cram
+	cg_one scram "$ODMRD" scram
 	# Ir by shared object for the default run (where the instructions go).
 	callgrind_annotate --threshold=100 "$R/callgrind.default.out" 2>/dev/null |
 		awk '/^ *[0-9,]+ .*\[/ { ir=$1; gsub(",", "", ir); obj=$0; sub(/.*\[/, "", obj); sub(/\].*/, "", obj); s[obj]+=ir }
 		     END { for (o in s) printf "%d,%s\n", s[o], o }' | sort -t, -k1,1nr >"$R/callgrind_by_object.default.csv"
-	callgrind_annotate --threshold=100 "$R/callgrind.both.out" 2>/dev/null |
-		awk '/^ *[0-9,]+ .*\[/ { ir=$1; gsub(",", "", ir); obj=$0; sub(/.*\[/, "", obj); sub(/\].*/, "", obj); s[obj]+=ir }
-		     END { for (o in s) printf "%d,%s\n", s[o], o }' | sort -t, -k1,1nr >"$R/callgrind_by_object.both.csv"
 fi
 
 # --- part mem: one session after AUTH, N concurrent sessions -------------------------------------
@@ -503,7 +484,7 @@ if want mem; then
 	}
 	for rep in $(seq "$REPS"); do
 		log "memory rep $rep/$REPS (1 and $MEM_CONC sessions held after AUTH)"
-		for s in default plug-cram both ${FSPID[forkserver-both]:+forkserver-both}; do
+		for s in default plug-cram $FORKSERVER; do
 			mem_hold "$s" "${PORT[$s]}" odmr 1 "$rep"
 			mem_hold "$s" "${PORT[$s]}" odmr "$MEM_CONC" "$rep"
 		done
@@ -532,8 +513,13 @@ if want map; then
 fi
 
 # --- part tp: reversed-state throughput ---------------------------------------------------------------
+# One held queue per MTA, delivered to the same C sink over four paths: ODMR with real fetchmail as the
+# customer, ODMR with a C customer (bench/sink.c -C: the sink itself logs in and asks ATRN, so only
+# odmrd and the MTA are in the path), and the MTA delivering straight to the sink (Postfix: smtp to
+# the sink's TCP port, 1 connection and default concurrency; Sendmail: its queue run delivering over
+# the same [IPC] mailer to the sink listening on the domain's socket).
 if want tp; then
-	log "throughput: private Postfix holding mail for a.example"
+	log "throughput: private Postfix and Sendmail holding mail for a.example"
 	PF_RL_SMTPD=$(free_port)
 	PF_DOMAINS="a.example" pf_setup "$W/pfrl" "$W/pfrl-run" a.example || die "pf_setup pfrl"
 	PF_INSTANCES+=("$W/pfrl")
@@ -547,43 +533,51 @@ if want tp; then
 	pf_start || die "pfrl start"
 	PFRL_CONF=$PF_CONF
 	until ss -ltnH "sport = :$PF_RL_SMTPD" | grep -q LISTEN; do sleep 0.05; done
-	conf relay "run_dir = $PF_RUNDIR" "postfix_config_dir = $PFRL_CONF" "postqueue = /usr/sbin/postqueue" \
+	conf relay-postfix "run_dir = $PF_RUNDIR" "postfix_config_dir = $PFRL_CONF" "postqueue = /usr/sbin/postqueue" \
 		"sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
-	# A separate xinetd for the relay service (the main one keeps running unchanged).
-	RPORT=$(free_port)
+
+	# Sendmail 8.17 from the Debian packages, unpacked privately (tests/lib/sendmail.sh).
+	. "$TOP/tests/lib/sendmail.sh"
+	sm_setup "$W/sm" "$W/sm-run" a.example >"$W/sm_setup.out" 2>&1 || die "sm_setup: $(tail -5 "$W/sm_setup.out")"
+	conf relay-sendmail "run_dir = $SM_RUNDIR" "mta = sendmail" "sendmail = $SM_SENDMAIL" "sendmail_cf = $SM_CF" \
+		"sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
+
+	# A separate xinetd for the relay services (the main one keeps running unchanged).
+	declare -A RPORT
 	sed -n '1,/^}/p' "$XCONF" >"$W/xinetd-relay.conf"
-	cat >>"$W/xinetd-relay.conf" <<-EOF
-		service odmrd-relay
-		{
-			type = UNLISTED
-			port = $RPORT
-			bind = 127.0.0.1
-			socket_type = stream
-			protocol = tcp
-			wait = no
-			user = root
-			server = $ODMRD
-			server_args = -f $W/odmrd-relay.conf
-			instances = UNLIMITED
-			cps = 10000 1
-			log_type = FILE $W/xinetd-relay-svc.log
-			disable = no
-		}
-	EOF
-	RPORT_ND=$(free_port)
-	sed -n '/^service odmrd-relay/,/^}/p' "$W/xinetd-relay.conf" |
-		sed "s/^service odmrd-relay/service odmrd-relay-nd/; s/port = $RPORT/port = $RPORT_ND/; s#server = .*#server = $W/build/nodelay/odmrd#" \
-		>>"$W/xinetd-relay.conf"
+	for m in postfix sendmail; do
+		RPORT[$m]=$(free_port)
+		cat >>"$W/xinetd-relay.conf" <<-EOF2
+			service odmrd-relay-$m
+			{
+				type = UNLISTED
+				port = ${RPORT[$m]}
+				bind = 127.0.0.1
+				socket_type = stream
+				protocol = tcp
+				wait = no
+				user = root
+				server = $ODMRD
+				server_args = -f $W/odmrd-relay-$m.conf
+				instances = UNLIMITED
+				cps = 10000 1
+				log_type = FILE $W/xinetd-relay-svc.log
+				disable = no
+			}
+		EOF2
+	done
 	xinetd -dontfork -f "$W/xinetd-relay.conf" -pidfile "$W/xinetd-relay.pid" -filelog "$W/xinetd-relay.log" >"$W/xinetd-relay.out" 2>&1 &
 	XRELAY=$!
 	PIDS+=("$XRELAY")
-	until ss -ltnH "sport = :$RPORT" | grep -q LISTEN && ss -ltnH "sport = :$RPORT_ND" | grep -q LISTEN; do sleep 0.05; done
+	for m in postfix sendmail; do
+		until ss -ltnH "sport = :${RPORT[$m]}" | grep -q LISTEN; do sleep 0.05; done
+	done
 
-	echo "size_label,msgs,msg_bytes,path,sink,rep,start,first,last,session_end,delivered,msgs_per_s,steady_msgs_per_s,session_s" >"$R/tp_summary.csv"
-	echo "size_label,rep,samples,max_rss_kb,max_private_dirty_kb,vmhwm_kb" >"$R/mem_relay.csv"
+	echo "size_label,msgs,msg_bytes,mta,path,rep,start,first,last,session_end,delivered,msgs_per_s,steady_msgs_per_s,session_s" >"$R/tp_summary.csv"
+	echo "size_label,mta,path,rep,samples,max_rss_kb,max_private_dirty_kb,vmhwm_kb" >"$R/mem_relay.csv"
 
 	CUR_TRANSPORT=odmr
-	set_transport() { # set_transport odmr | smtp SINKPORT CONCURRENCY
+	pf_transport() { # pf_transport odmr | smtp SINKPORT CONCURRENCY
 		local want=$1${2:+:$2:$3}
 		[ "$want" = "$CUR_TRANSPORT" ] && return
 		if [ "$1" = odmr ]; then
@@ -597,52 +591,49 @@ if want tp; then
 		CUR_TRANSPORT=$want
 		sleep 1
 	}
-	start_sink() { # start_sink c|py N -> SINKPORT SINKPID SINKOUT
+	# start_sink N [-U SOCKET | -C PORT]: the C sink (listening) or the C customer -> SINKPORT SINKPID
+	start_sink() {
+		local n=$1
+		shift
 		rm -f "$W/sinkport" "$W/sink.csv"
-		rm -rf "$W/sinkdir"
-		if [ "$1" = c ] || [ "$1" = cq ]; then
-			"$W/sink" -p "$W/sinkport" -o "$W/sink.csv" -n "$2" $([ "$1" = cq ] && echo -q) &
-		else
-			python3 "$TOP/tests/lib/smtpsink.py" --port 0 --port-file "$W/sinkport" --outdir "$W/sinkdir" >/dev/null &
-		fi
+		"$W/sink" -p "$W/sinkport" -o "$W/sink.csv" -n "$n" "$@" 2>>"$W/sink.err" &
 		SINKPID=$!
 		PIDS+=("$SINKPID")
+		SINKPORT=
+		[ "${1:-}" = -C ] && return
 		wait_file "$W/sinkport" 10 || die "sink did not start"
 		SINKPORT=$(cat "$W/sinkport")
 	}
-	# sink_count / sink_times: messages so far; "first last" epoch seconds of stored messages
-	sink_count() {
-		if [ -e "$W/sink.csv" ]; then
-			echo $(($(wc -l <"$W/sink.csv") - 1))
-		elif [ -d "$W/sinkdir" ]; then
-			find "$W/sinkdir" -name '*.msg' | wc -l
-		else
-			echo 0
-		fi
-	}
+	sink_count() { [ -e "$W/sink.csv" ] && echo $(($(wc -l <"$W/sink.csv") - 1)) || echo 0; }
+	# sink_times: "first last" epoch seconds of stored messages
 	sink_times() {
-		if [ ! -e "$W/sink.csv" ] && [ ! -d "$W/sinkdir" ]; then
-			echo "0 0"
-		elif [ -e "$W/sink.csv" ]; then
-			awk -F, 'NR == 2 {f = $2} NR > 1 {l = $2} END {printf "%.6f %.6f\n", f / 1e6, l / 1e6}' "$W/sink.csv"
-		else
-			find "$W/sinkdir" -name '*.msg' -printf '%T@\n' | sort -n | awk 'NR == 1 {f = $1} {l = $1} END {print f, l}'
-		fi
+		[ -e "$W/sink.csv" ] || { echo "0 0"; return; }
+		awk -F, 'NR == 2 {f = $2} NR > 1 {l = $2} END {printf "%.6f %.6f\n", f / 1e6, l / 1e6}' "$W/sink.csv"
 	}
 	stop_sink() {
 		kill "$SINKPID" 2>/dev/null
 		wait "$SINKPID" 2>/dev/null
 	}
-	fill_queue() { # fill_queue N BYTES
-		pf_attach "$W/pfrl"
-		python3 "$B/inject.py" "$PF_RL_SMTPD" "$1" "$2" "u@a.example" || die "inject failed"
-		pf_wait_queued "$1" deferred >/dev/null || die "queue did not reach $1 deferred"
+	# fill_queue MTA N BYTES: N distinct messages for u@a.example, all queued and idle
+	fill_queue() {
+		if [ "$1" = postfix ]; then
+			pf_attach "$W/pfrl"
+			python3 "$B/inject.py" "$PF_RL_SMTPD" "$2" "$3" "u@a.example" || die "inject failed"
+			pf_wait_queued "$2" deferred >/dev/null || die "queue did not reach $2 deferred"
+		else
+			python3 "$B/inject.py" - "$2" "$3" "u@a.example" "$W/smmsg" || die "message files failed"
+			# -odq: queue only; several submissions at once, as a busy host would see.
+			find "$W/smmsg" -name '*.eml' -print0 |
+				xargs -0 -P 4 -I{} sh -c '"$1" -C "$2" -odq -oi -f bench@x.test u@a.example <"$3"' _ "$SM_SENDMAIL" "$SM_CF" {} ||
+				die "sendmail submission failed"
+			sm_wait_queued "$2" 120 >/dev/null || die "Sendmail queue did not reach $2"
+		fi
 	}
 	relay_sampler() { # background: sample the odmrd session's memory until $W/sampling is removed
-		local maxr=0 maxd=0 hwm=0 n=0 p a b c d
+		local maxr=0 maxd=0 hwm=0 n=0 p a d c
 		while [ -e "$W/sampling" ]; do
 			for p in $(pgrep -P "$XRELAY"); do
-				read -r a b c d < <(awk '/^Rss:/ {r=$2} /^Private_Dirty:/ {d=$2} END {print r+0, 0, 0, d+0}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+				read -r a d < <(awk '/^Rss:/ {r=$2} /^Private_Dirty:/ {d=$2} END {print r+0, d+0}' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
 				[ "$a" -gt "$maxr" ] && maxr=$a
 				[ "$d" -gt "$maxd" ] && maxd=$d
 				c=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null)
@@ -653,68 +644,84 @@ if want tp; then
 		done
 		echo "$n,$maxr,$maxd,$hwm"
 	}
-	tp_one() { # tp_one LABEL N BYTES PATH(odmr|direct1|directN) SINK(c|py) REP
-		local label=$1 n=$2 bytes=$3 path=$4 sink=$5 rep=$6 t0 tend first last got
-		start_sink "$sink" "$n"
-		set_transport odmr
-		fill_queue "$n" "$bytes"
-		[ "${path#odmr}" != "$path" ] || set_transport smtp "$SINKPORT" "$([ "$path" = direct1 ] && echo 1 || echo 20)"
-		if [ "${path#odmr}" != "$path" ]; then
-			mkdir -p "$W/fmhome"
-			printf 'poll 127.0.0.1 protocol odmr service %s user alice password secret fetchdomains a.example smtphost 127.0.0.1/%s\n' \
-				"$([ "$path" = odmr ] && echo "$RPORT" || echo "$RPORT_ND")" "$SINKPORT" >"$W/fmhome/.fetchmailrc"
-			chmod 600 "$W/fmhome/.fetchmailrc"
+	tp_one() { # tp_one LABEL N BYTES MTA PATH(fetchmail|customer|direct1|directN) REP
+		local label=$1 n=$2 bytes=$3 mta=$4 path=$5 rep=$6 t0 tend first last got sp
+		[ "$mta" = postfix ] && pf_transport odmr
+		fill_queue "$mta" "$n" "$bytes"
+		t0=$(now_s)
+		case $path in
+		fetchmail | customer)
 			touch "$W/sampling"
 			relay_sampler >"$W/sampler.out" &
-			local sp=$!
-			t0=$(now_s)
-			HOME=$W/fmhome FETCHMAILHOME=$W/fmhome timeout 600 ${BENCH_FM_WRAP:-} fetchmail -f "$W/fmhome/.fetchmailrc" --pidfile "$W/fmhome/fetchmail.pid" --nosyslog \
-				>>"$W/fetchmail.out" 2>&1
+			sp=$!
+			if [ "$path" = customer ]; then
+				t0=$(now_s)
+				start_sink "$n" -C "${RPORT[$mta]}"
+				wait "$SINKPID" || log "tp: C customer failed: $(tail -2 "$W/sink.err")"
+			else
+				start_sink "$n"
+				mkdir -p "$W/fmhome"
+				printf 'poll 127.0.0.1 protocol odmr service %s user alice password secret fetchdomains a.example smtphost 127.0.0.1/%s\n' \
+					"${RPORT[$mta]}" "$SINKPORT" >"$W/fmhome/.fetchmailrc"
+				chmod 600 "$W/fmhome/.fetchmailrc"
+				t0=$(now_s)
+				HOME=$W/fmhome FETCHMAILHOME=$W/fmhome timeout 600 ${BENCH_FM_WRAP:-} fetchmail -f "$W/fmhome/.fetchmailrc" \
+					--pidfile "$W/fmhome/fetchmail.pid" --nosyslog >>"$W/fetchmail.out" 2>&1
+			fi
 			tend=$(now_s)
 			rm -f "$W/sampling"
 			wait "$sp"
-			echo "$label,$rep,$(cat "$W/sampler.out")" >>"$R/mem_relay.csv"
-		else
-			t0=$(now_s)
-			postqueue -c "$PFRL_CONF" -f
+			echo "$label,$mta,$path,$rep,$(cat "$W/sampler.out")" >>"$R/mem_relay.csv"
+			;;
+		direct1 | directN)
+			if [ "$mta" = postfix ]; then
+				start_sink "$n"
+				pf_transport smtp "$SINKPORT" "$([ "$path" = direct1 ] && echo 1 || echo 20)"
+				t0=$(now_s)
+				postqueue -c "$PFRL_CONF" -f
+			else
+				start_sink "$n" -U "$SM_RUNDIR/a.example"
+				t0=$(now_s)
+				sm_queue_run a.example >>"$W/sm_qrun.out" 2>&1
+			fi
 			local end=$((SECONDS + 600))
 			while [ "$(sink_count)" -lt "$n" ] && [ $SECONDS -lt $end ]; do sleep 0.02; done
 			tend=$(now_s)
-		fi
+			;;
+		esac
 		sleep 0.3
 		got=$(sink_count)
 		read -r first last < <(sink_times)
 		stop_sink
 		if [ "$got" -lt "$n" ]; then
-			log "tp $label $path $sink rep $rep: only $got of $n delivered"
-			pf_attach "$W/pfrl"
-			postsuper -c "$PFRL_CONF" -d ALL >/dev/null 2>&1
+			log "tp $label $mta $path rep $rep: only $got of $n delivered"
+			if [ "$mta" = postfix ]; then
+				pf_attach "$W/pfrl"
+				postsuper -c "$PFRL_CONF" -d ALL >/dev/null 2>&1
+			else
+				rm -f "$SM_QUEUE"/*
+			fi
 		fi
 		local total steady sess
-		total=$(echo "$got / ($last - $t0)" | bc -l)
+		total=$([ "$got" -gt 0 ] && echo "$got / ($last - $t0)" | bc -l || echo 0)
 		steady=$([ "$got" -gt 1 ] && echo "($got - 1) / ($last - $first)" | bc -l || echo 0)
 		sess=$(echo "$tend - $t0" | bc -l)
-		echo "$label,$n,$bytes,$path,$sink,$rep,$t0,$first,$last,$tend,$got,$total,$steady,$sess" >>"$R/tp_summary.csv"
-		log "  tp $label $path sink=$sink rep $rep: $got msgs, $(printf '%.1f' "$total") msg/s (steady $(printf '%.1f' "$steady")), session $(printf '%.2f' "$sess") s"
+		echo "$label,$n,$bytes,$mta,$path,$rep,$t0,$first,$last,$tend,$got,$total,$steady,$sess" >>"$R/tp_summary.csv"
+		log "  tp $label $mta $path rep $rep: $got msgs, $(printf '%.1f' "$total") msg/s (steady $(printf '%.1f' "$steady")), session $(printf '%.2f' "$sess") s"
 	}
 	for rep in $(seq "$REPS"); do
 		log "throughput rep $rep/$REPS"
-		for path in odmr direct1 $([ "$QUICK" = 1 ] || echo directN); do
-			tp_one small "$TP_SMALL" 10240 "$path" c "$rep"
-			tp_one big "$TP_BIG" 5242880 "$path" c "$rep"
+		for path in fetchmail customer direct1 $([ "$QUICK" = 1 ] || echo directN); do
+			tp_one small "$TP_SMALL" 10240 postfix "$path" "$rep"
+			tp_one big "$TP_BIG" 5242880 postfix "$path" "$rep"
 		done
-		[ "$QUICK" = 1 ] && continue
-		# Sink variants on a fifth of the small queue: a quick-ACKing C sink (is the limit the
-		# customer side's Nagle wait?), the Python test sink (is it a bottleneck?), and odmrd
-		# with the relay-nodelay patch.
-		for path in odmr direct1; do
-			tp_one small5 $((TP_SMALL / 5)) 10240 "$path" cq "$rep"
-			tp_one small5 $((TP_SMALL / 5)) 10240 "$path" py "$rep"
+		for path in fetchmail customer direct1; do
+			tp_one small "$TP_SMALL" 10240 sendmail "$path" "$rep"
+			tp_one big "$TP_BIG" 5242880 sendmail "$path" "$rep"
 		done
-		tp_one small5 $((TP_SMALL / 5)) 10240 odmr-nd c "$rep"
-		tp_one small5 $((TP_SMALL / 5)) 10240 odmr c "$rep"
 	done
-	set_transport odmr
+	pf_transport odmr
+	sm_stop
 fi
 
 {
