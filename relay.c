@@ -16,6 +16,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +143,16 @@ struct relay *relay_new(int cust_in, int cust_out, const char *name, unsigned ti
 		return NULL;
 	r->in = cust_in;
 	r->out = cust_out;
+	/*
+	 * Reversed state is strictly request/response with small writes (commands, the last chunk
+	 * of DATA ending in CRLF.CRLF): with Nagle on, such a write waits for the ACK of the previous
+	 * one, which the customer delays (delayed ACK, 40 ms on Linux) because it has nothing to
+	 * send until it gets the rest. Measured (make bench, C customer, 10 KiB messages): 44 msg/s
+	 * with Nagle, ~480 without, as fast as Postfix delivering directly. Not a TCP socket
+	 * (tests, socketpair): setsockopt just fails.
+	 */
+	int one = 1;
+	setsockopt(cust_out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	r->name = name;
 	r->timeout_s = timeout_s;
 	lb_init(&r->clb);

@@ -16,6 +16,7 @@ Suite *domains_suite(void);
 Suite *config_suite(void);
 Suite *map_suite(void);
 Suite *session_suite(void);
+Suite *relay_suite(void);
 
 /* ---- fake_auth.c: what the fake SASL layer answers, and what it was asked ---- */
 #define FAKE_AUTH_STEPS 8
