@@ -374,7 +374,7 @@ hs_run() { # hs_run SERVER PORT MODE N CONC REP [LABEL]: LABEL (default CONC) na
 	echo "$server,$label,$rep,$(echo "$out" | sed 's/[a-z0-9_]*=//g; s/ /,/g')" >>"$R/hs_summary.csv"
 }
 declare -A FSPID
-if want hs || want cpu; then
+if want hs || want cpu || want mem; then
 	# Prototype of a change not taken (bench/patches/forkserver.patch): odmrd listening itself,
 	# SASL initialised once, fork per connection without exec. No xinetd in front.
 	for v in $FORKSERVER; do
@@ -389,6 +389,8 @@ if want hs || want cpu; then
 		done
 		"$HS" -p "${PORT[$v]}" -m odmr -n 1 >/dev/null || die "$v: handshake failed"
 	done
+fi
+if want hs || want cpu; then
 	echo "server,conc,rep,n,ok,err,wall_s,rate_per_s,p50_ms,p90_ms,p99_ms,min_ms,max_ms" >"$R/hs_summary.csv"
 	echo "server,rep,n,server_cpu_ms_per_session,inetd_cpu_ms_per_session" >"$R/cpu_summary.csv"
 	HS_SERVERS="default plug-cram scram floor $FORKSERVER"
