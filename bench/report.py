@@ -397,9 +397,12 @@ else:
       "-qR@a.example` with the sink listening on the domain's [IPC] socket (the same mailer odmrd "
       "uses, minus odmrd).",
       "* **directN**: Postfix with its default parallelism (up to 20 connections).", "",
-      "Throughput = delivered / (last message stored − start). `steady` = (n−1) / (last − first stored).", "",
-      "| MTA | queue | path | msgs/s | steady msgs/s | session s | delivered |",
-      "|---|---|---|---|---|---|---|")
+      "Throughput = delivered / (last message stored − start). `steady` = (n−1) / (last − first stored). "
+      "`odmrd CPU`: user+sys of the session's odmrd as reaped by xinetd (with Postfix that includes "
+      "the tiny `postqueue -s`; with Sendmail it includes the `sendmail -qf` queue run odmrd starts, "
+      "i.e. the MTA's own delivery work).", "",
+      "| MTA | queue | path | msgs/s | steady msgs/s | session s | odmrd CPU ms/session | delivered |",
+      "|---|---|---|---|---|---|---|---|")
     g = {}
     for r in tp:
         g.setdefault((r["mta"], r["size_label"], r["path"]), []).append(r)
@@ -418,8 +421,10 @@ else:
         st = mmm([fnum(r["steady_msgs_per_s"]) for r in rs])
         se = mmm([fnum(r["session_s"]) for r in rs])
         med[k] = (t, st)
-        p("| %s | %s | %s | %s | %s | %s | %s |" % (k[0], qlabel(k), PNAME[k[2]], fmt(t, 1), fmt(st, 1), fmt(se, 2),
-                                                   "/".join(sorted(set(r["delivered"] for r in rs)))))
+        cpu = mmm([fnum(r.get("odmrd_cpu_ms")) for r in rs])
+        p("| %s | %s | %s | %s | %s | %s | %s | %s |" % (k[0], qlabel(k), PNAME[k[2]], fmt(t, 1), fmt(st, 1), fmt(se, 2),
+                                                        fmt(cpu, 0) if cpu else "—",
+                                                        "/".join(sorted(set(r["delivered"] for r in rs)))))
     p("", "Ratios (ODMR / direct with one connection, target >= 0.95x; total, then steady):", "")
     for mta in MTAS:
         for size in SIZES:

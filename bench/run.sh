@@ -575,7 +575,7 @@ if want tp; then
 		until ss -ltnH "sport = :${RPORT[$m]}" | grep -q LISTEN; do sleep 0.05; done
 	done
 
-	echo "size_label,msgs,msg_bytes,mta,path,rep,start,first,last,session_end,delivered,msgs_per_s,steady_msgs_per_s,session_s" >"$R/tp_summary.csv"
+	echo "size_label,msgs,msg_bytes,mta,path,rep,start,first,last,session_end,delivered,msgs_per_s,steady_msgs_per_s,session_s,odmrd_cpu_ms" >"$R/tp_summary.csv"
 	echo "size_label,mta,path,rep,samples,max_rss_kb,max_private_dirty_kb,vmhwm_kb" >"$R/mem_relay.csv"
 
 	CUR_TRANSPORT=odmr
@@ -647,12 +647,13 @@ if want tp; then
 		echo "$n,$maxr,$maxd,$hwm"
 	}
 	tp_one() { # tp_one LABEL N BYTES MTA PATH(fetchmail|customer|direct1|directN) REP
-		local label=$1 n=$2 bytes=$3 mta=$4 path=$5 rep=$6 t0 tend first last got sp
+		local label=$1 n=$2 bytes=$3 mta=$4 path=$5 rep=$6 t0 tend first last got sp x0 c0 x1 c1 cpu=
 		[ "$mta" = postfix ] && pf_transport odmr
 		fill_queue "$mta" "$n" "$bytes"
 		t0=$(now_s)
 		case $path in
 		fetchmail | customer)
+			read -r x0 c0 < <(proc_times "$XRELAY")
 			touch "$W/sampling"
 			relay_sampler >"$W/sampler.out" &
 			sp=$!
@@ -673,6 +674,12 @@ if want tp; then
 			tend=$(now_s)
 			rm -f "$W/sampling"
 			wait "$sp"
+			# odmrd's CPU for the session: xinetd reaps it (Postfix: odmrd + postqueue -s; Sendmail:
+			# odmrd + its sendmail queue run, which is the MTA's work).
+			local k
+			for k in $(seq 50); do pgrep -P "$XRELAY" >/dev/null || break; sleep 0.1; done
+			read -r x1 c1 < <(proc_times "$XRELAY")
+			cpu=$(((c1 - c0) * 1000 / TCK))
 			echo "$label,$mta,$path,$rep,$(cat "$W/sampler.out")" >>"$R/mem_relay.csv"
 			;;
 		direct1 | directN)
@@ -708,7 +715,7 @@ if want tp; then
 		total=$([ "$got" -gt 0 ] && echo "$got / ($last - $t0)" | bc -l || echo 0)
 		steady=$([ "$got" -gt 1 ] && echo "($got - 1) / ($last - $first)" | bc -l || echo 0)
 		sess=$(echo "$tend - $t0" | bc -l)
-		echo "$label,$n,$bytes,$mta,$path,$rep,$t0,$first,$last,$tend,$got,$total,$steady,$sess" >>"$R/tp_summary.csv"
+		echo "$label,$n,$bytes,$mta,$path,$rep,$t0,$first,$last,$tend,$got,$total,$steady,$sess,$cpu" >>"$R/tp_summary.csv"
 		log "  tp $label $mta $path rep $rep: $got msgs, $(printf '%.1f' "$total") msg/s (steady $(printf '%.1f' "$steady")), session $(printf '%.2f' "$sess") s"
 	}
 	for rep in $(seq "$REPS"); do
