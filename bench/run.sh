@@ -8,6 +8,7 @@
 #   BENCH_QUICK=1   smoke run (~3 min): 2 repetitions, fewer handshakes, small queues, maps up to 10k
 #   BENCH_REPS=N    repetitions per figure (default 5; medians with min and max are reported)
 #   BENCH_ONLY="hs cpu cg mem map tp"   run only these parts (report uses what exists)
+#   BENCH_TP_SMALL=N, BENCH_TP_PATHS="customer direct1"  throughput: queue size, paths (A/B runs)
 #   BENCH_FM_WRAP="strace -tt -o F"  prefix for fetchmail in the throughput runs (diagnosis)
 #   BENCH_RESULTS=DIR  write results there instead of bench/results (a partial run into
 #                  bench/results replaces the CSVs of the parts it runs, keeps the others)
@@ -43,6 +44,7 @@ else
 	N_HS=200 N_HS_PF=1000 N_CONC=250 N_CONC_PF=1500 N_MAP=200 N_CPU=200
 	MAPS="10 10000 1000000" TP_SMALL=1000 TP_BIG=10 MEM_CONC=200
 fi
+TP_SMALL=${BENCH_TP_SMALL:-$TP_SMALL}
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -720,13 +722,14 @@ if want tp; then
 	}
 	for rep in $(seq "$REPS"); do
 		log "throughput rep $rep/$REPS"
-		for path in fetchmail customer direct1 $([ "$QUICK" = 1 ] || echo directN); do
+		for path in ${BENCH_TP_PATHS:-fetchmail customer direct1 $([ "$QUICK" = 1 ] || echo directN)}; do
 			tp_one small "$TP_SMALL" 10240 postfix "$path" "$rep"
-			tp_one big "$TP_BIG" 5242880 postfix "$path" "$rep"
+			[ -n "${BENCH_TP_PATHS:-}" ] || tp_one big "$TP_BIG" 5242880 postfix "$path" "$rep"
 		done
-		for path in fetchmail customer direct1; do
+		for path in ${BENCH_TP_PATHS:-fetchmail customer direct1}; do
+			[ "$path" = directN ] && continue
 			tp_one small "$TP_SMALL" 10240 sendmail "$path" "$rep"
-			tp_one big "$TP_BIG" 5242880 sendmail "$path" "$rep"
+			[ -n "${BENCH_TP_PATHS:-}" ] || tp_one big "$TP_BIG" 5242880 sendmail "$path" "$rep"
 		done
 	done
 	pf_transport odmr

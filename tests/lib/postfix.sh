@@ -27,7 +27,7 @@
 # - Greeting read, then "LHLO provider.test" ($myhostname). Capabilities it uses:
 #   SIZE (sends "MAIL FROM:<s> SIZE=n"), 8BITMIME (BODY= only when the message was
 #   submitted as 8BITMIME; undeclared 8-bit bodies were sent unchanged),
-#   PIPELINING if offered (not offered here: the replayed customer EHLO has none).
+#   PIPELINING when offered (odmrd offers it).
 # - First connection: one transaction, then QUIT. Following connections: reused
 #   with RSET before each further transaction and, when idle for
 #   lmtp_connection_cache_time_limit (2 s), closed WITHOUT QUIT (plain EOF).
