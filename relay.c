@@ -5,9 +5,8 @@
  * one SMTP server is behind fd in/out. We replay the customer's greeting and EHLO capabilities to
  * each MTA connection, forward MAIL/RCPT/DATA/RSET verbatim, answer EHLO/LHLO/NOOP/QUIT locally,
  * and repeat the customer's end-of-data reply once per accepted recipient for LMTP. We offer the
- * MTA PIPELINING ourselves (RFC 2920): its batched commands wait in
- * its line buffer and go to the customer one at a time, replies in order, so the customer never
- * sees a pipelined command whatever it offers.
+ * MTA PIPELINING ourselves (RFC 2920): its batched commands wait in its line buffer and go to the
+ * customer one at a time, replies in order, so the customer never sees a pipelined command.
  *
  * Trusts: the MTA for what it sends (local, root-configured), but still checks line endings so a
  * malformed stream can never desynchronise the two sides. Trusts nothing from the customer beyond
