@@ -244,11 +244,11 @@ XCONF=$W/xinetd.conf
 	echo "	instances = UNLIMITED"
 	echo "}"
 } >"$XCONF"
-xsvc() { # xsvc KEY BINARY CONFNAME
+xsvc() { # xsvc KEY BINARY CONFNAME [XINETD_CONF]: one service stanza, its port in PORT[KEY]
 	local port
 	port=$(free_port)
 	PORT[$1]=$port
-	cat >>"$XCONF" <<-EOF
+	cat >>"${4:-$XCONF}" <<-EOF
 		service odmrd-$1
 		{
 			type = UNLISTED
@@ -550,25 +550,8 @@ if want tp; then
 	declare -A RPORT
 	sed -n '1,/^}/p' "$XCONF" >"$W/xinetd-relay.conf"
 	for m in postfix sendmail; do
-		RPORT[$m]=$(free_port)
-		cat >>"$W/xinetd-relay.conf" <<-EOF2
-			service odmrd-relay-$m
-			{
-				type = UNLISTED
-				port = ${RPORT[$m]}
-				bind = 127.0.0.1
-				socket_type = stream
-				protocol = tcp
-				wait = no
-				user = root
-				server = $ODMRD
-				server_args = -f $W/odmrd-relay-$m.conf
-				instances = UNLIMITED
-				cps = 10000 1
-				log_type = FILE $W/xinetd-relay-svc.log
-				disable = no
-			}
-		EOF2
+		xsvc "relay-$m" "$ODMRD" "relay-$m" "$W/xinetd-relay.conf"
+		RPORT[$m]=${PORT[relay-$m]}
 	done
 	xinetd -dontfork -f "$W/xinetd-relay.conf" -pidfile "$W/xinetd-relay.pid" -filelog "$W/xinetd-relay.log" >"$W/xinetd-relay.out" 2>&1 &
 	XRELAY=$!

@@ -75,109 +75,48 @@ static void mta_read(int fd, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-START_TEST(test_greet_filters_extensions)
+/* A relay on a socketpair whose customer end (sv[1]) has already queued SCRIPT. */
+static struct relay *cust_relay(int sv[2], const char *script)
 {
-	int sv[2];
-	char got[512];
-	char *dir = unit_tmpdir();
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	const char *cust = "220 customer.test ESMTP\r\n"
-			   "250-customer.test hello\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-STARTTLS\r\n"
-			   "250-8BITMIME\r\n250 CHUNKING\r\n";
-	ck_assert_int_eq(write(sv[1], cust, strlen(cust)), (ssize_t)strlen(cust));
+	ck_assert_int_eq(write(sv[1], script, strlen(script)), (ssize_t)strlen(script));
 	struct relay *r = relay_new(sv[0], sv[0], "provider.test", 5);
-	ck_assert_ptr_nonnull(r);   /* not TCP: the option fails quietly */
-	ck_assert_int_eq(relay_greet(r, 5), RELAY_OK);
-	drain(sv[1], got, sizeof got);
-	ck_assert_str_eq(got, "EHLO provider.test\r\n");
-
-	/* An MTA connecting gets the customer's greeting, and to EHLO the allow-listed extensions
-	 * (no STARTTLS, no CHUNKING) plus our own PIPELINING, once. */
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/a.example", dir);
-	int ls = socket(AF_UNIX, SOCK_STREAM, 0), m = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_eq(bind(ls, (struct sockaddr *)&sun, sizeof sun), 0);
-	ck_assert_int_eq(listen(ls, 1), 0);
-	ck_assert_int_eq(relay_listen(r, ls, false), 0);
-	ck_assert_int_eq(connect(m, (struct sockaddr *)&sun, sizeof sun), 0);
-	ck_assert_int_eq(relay_step(r, 2000), RELAY_OK);
-	mta_read(m, got, sizeof got);
-	ck_assert_str_eq(got, "220 customer.test ESMTP\r\n");
-	ck_assert_int_eq(write(m, "EHLO mta.test\r\n", 15), 15);
-	ck_assert_int_eq(relay_step(r, 2000), RELAY_OK);
-	mta_read(m, got, sizeof got);
-	ck_assert_str_eq(got, "250-customer.test hello\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 PIPELINING\r\n");
-	ck_assert_uint_eq(relay_conns(r), 1);
-	relay_stop_listening(r);
-	relay_free(r);
-	close(m);
-	close(sv[0]);
-	close(sv[1]);
-	unit_rmtree(dir);
-	free(dir);
+	ck_assert_ptr_nonnull(r);   /* not TCP: the NODELAY option fails quietly */
+	return r;
 }
-END_TEST
 
-START_TEST(test_greet_helo_fallback)
+/* Free the relay and close both customer ends. */
+static void cust_close(struct relay *r, int sv[2])
 {
-	int sv[2];
-	char got[512];
-
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	const char *cust = "220 old.test SMTP\r\n502 5.5.2 no EHLO here\r\n250 old.test\r\n";
-	ck_assert_int_eq(write(sv[1], cust, strlen(cust)), (ssize_t)strlen(cust));
-	struct relay *r = relay_new(sv[0], sv[0], "provider.test", 5);
-	ck_assert_int_eq(relay_greet(r, 5), RELAY_OK);
-	drain(sv[1], got, sizeof got);
-	ck_assert_str_eq(got, "EHLO provider.test\r\nHELO provider.test\r\n");
 	relay_free(r);
 	close(sv[0]);
 	close(sv[1]);
 }
-END_TEST
 
-START_TEST(test_greet_refused)
-{
-	int sv[2];
-
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	const char *cust = "554 go away\r\n";
-	ck_assert_int_eq(write(sv[1], cust, strlen(cust)), (ssize_t)strlen(cust));
-	struct relay *r = relay_new(sv[0], sv[0], "provider.test", 5);
-	ck_assert_int_eq(relay_greet(r, 5), RELAY_CUSTOMER_LOST);
-	relay_free(r);
-	close(sv[0]);
-	close(sv[1]);
-}
-END_TEST
-
-/* A relay whose customer (sv[1]) has already queued REPLIES, and one MTA connection *m. */
+/* A greeted relay (customer script SCRIPT: greeting, EHLO reply, later replies) and one MTA
+ * connection g->m that has read the customer's greeting. */
 struct rig {
 	int sv[2], ls, m;
 	char *dir;
 	struct relay *r;
 };
 
-static void rig_up(struct rig *g, const char *replies)
+static void rig_up(struct rig *g, const char *script, bool lmtp)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char got[512];
-	const char *greet = "220 customer.test ESMTP\r\n250-customer.test\r\n250 8BITMIME\r\n";
 
 	g->dir = unit_tmpdir();
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, g->sv), 0);
-	ck_assert_int_eq(write(g->sv[1], greet, strlen(greet)), (ssize_t)strlen(greet));
-	ck_assert_int_eq(write(g->sv[1], replies, strlen(replies)), (ssize_t)strlen(replies));
-	g->r = relay_new(g->sv[0], g->sv[0], "provider.test", 5);
+	g->r = cust_relay(g->sv, script);
 	ck_assert_int_eq(relay_greet(g->r, 5), RELAY_OK);
-	drain(g->sv[1], got, sizeof got);   /* our EHLO */
+	drain(g->sv[1], got, sizeof got);
+	ck_assert_str_eq(got, "EHLO provider.test\r\n");
 	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/a.example", g->dir);
 	g->ls = socket(AF_UNIX, SOCK_STREAM, 0);
 	g->m = socket(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert_int_eq(bind(g->ls, (struct sockaddr *)&sun, sizeof sun), 0);
 	ck_assert_int_eq(listen(g->ls, 1), 0);
-	ck_assert_int_eq(relay_listen(g->r, g->ls, true), 0);   /* LMTP: one reply per recipient */
+	ck_assert_int_eq(relay_listen(g->r, g->ls, lmtp), 0);
 	ck_assert_int_eq(connect(g->m, (struct sockaddr *)&sun, sizeof sun), 0);
 	ck_assert_int_eq(relay_step(g->r, 2000), RELAY_OK);
 	mta_read(g->m, got, sizeof got);
@@ -187,13 +126,55 @@ static void rig_up(struct rig *g, const char *replies)
 static void rig_down(struct rig *g)
 {
 	relay_stop_listening(g->r);
-	relay_free(g->r);
+	cust_close(g->r, g->sv);
 	close(g->m);
-	close(g->sv[0]);
-	close(g->sv[1]);
 	unit_rmtree(g->dir);
 	free(g->dir);
 }
+
+#define CUST_HELLO "220 customer.test ESMTP\r\n250-customer.test\r\n250 8BITMIME\r\n"
+
+START_TEST(test_greet_filters_extensions)
+{
+	struct rig g;
+	char got[512];
+
+	/* To the MTA's EHLO: the allow-listed extensions (no STARTTLS, no CHUNKING) plus our own
+	 * PIPELINING, once. */
+	rig_up(&g, "220 customer.test ESMTP\r\n"
+		   "250-customer.test hello\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-STARTTLS\r\n"
+		   "250-8BITMIME\r\n250 CHUNKING\r\n", false);
+	ck_assert_int_eq(write(g.m, "EHLO mta.test\r\n", 15), 15);
+	ck_assert_int_eq(relay_step(g.r, 2000), RELAY_OK);
+	mta_read(g.m, got, sizeof got);
+	ck_assert_str_eq(got, "250-customer.test hello\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 PIPELINING\r\n");
+	ck_assert_uint_eq(relay_conns(g.r), 1);
+	rig_down(&g);
+}
+END_TEST
+
+START_TEST(test_greet_helo_fallback)
+{
+	int sv[2];
+	char got[512];
+	struct relay *r = cust_relay(sv, "220 old.test SMTP\r\n502 5.5.2 no EHLO here\r\n250 old.test\r\n");
+
+	ck_assert_int_eq(relay_greet(r, 5), RELAY_OK);
+	drain(sv[1], got, sizeof got);
+	ck_assert_str_eq(got, "EHLO provider.test\r\nHELO provider.test\r\n");
+	cust_close(r, sv);
+}
+END_TEST
+
+START_TEST(test_greet_refused)
+{
+	int sv[2];
+	struct relay *r = cust_relay(sv, "554 go away\r\n");
+
+	ck_assert_int_eq(relay_greet(r, 5), RELAY_CUSTOMER_LOST);
+	cust_close(r, sv);
+}
+END_TEST
 
 /* Everything the customer end has received (up to LEN-1 octets). */
 static size_t drain_all(int fd, char *buf, size_t len)
@@ -248,7 +229,7 @@ START_TEST(test_data_copied_exactly)
 	const char *head = "MAIL FROM:<s@x.test>\r\nRCPT TO:<u@a.example>\r\nRCPT TO:<v@a.example>\r\nDATA\r\n";
 	const char *want_mta = "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n250 queued\r\n221 2.0.0 Bye\r\n";
 
-	rig_up(&g, "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n");
+	rig_up(&g, CUST_HELLO "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n", true);
 	ck_assert_int_eq(write(g.m, head, strlen(head)), (ssize_t)strlen(head));
 	ck_assert_int_eq(write(g.m, body, blen), (ssize_t)blen);
 	/* The end of data and QUIT in one write: QUIT must still be read and answered. */
@@ -274,7 +255,7 @@ START_TEST(test_data_bare_lf_aborts)
 	const char *head = "MAIL FROM:<s@x.test>\r\nRCPT TO:<u@a.example>\r\nDATA\r\n";
 
 	body[70000] = '\n';   /* a bare LF deep inside the raw-read part */
-	rig_up(&g, "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n");
+	rig_up(&g, CUST_HELLO "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n", true);
 	ck_assert_int_eq(write(g.m, head, strlen(head)), (ssize_t)strlen(head));
 	ck_assert_int_eq(write(g.m, body, blen), (ssize_t)blen);
 	ck_assert_int_eq(write(g.m, ".\r\n", 3), 3);
@@ -289,6 +270,25 @@ START_TEST(test_data_bare_lf_aborts)
 }
 END_TEST
 
+START_TEST(test_pipelined_batch_after_refused_mail)
+{
+	struct rig g;
+	char got[512], cust[512];
+	const char *batch = "MAIL FROM:<s@x.test>\r\nRCPT TO:<u@a.example>\r\nDATA\r\n";
+	const char *want = "451 4.3.0 try later\r\n503 5.5.1 Need MAIL first\r\n503 5.5.1 Need MAIL first\r\n";
+
+	/* A pipelined batch whose MAIL the customer refuses: RCPT and DATA are answered 503 in order
+	 * by us, and only MAIL ever reaches the customer. */
+	rig_up(&g, CUST_HELLO "451 4.3.0 try later\r\n", false);
+	ck_assert_int_eq(write(g.m, batch, strlen(batch)), (ssize_t)strlen(batch));
+	ck_assert_int_eq(steps_until(&g, got, sizeof got, strlen(want)), RELAY_OK);
+	ck_assert_str_eq(got, want);
+	drain_all(g.sv[1], cust, sizeof cust);
+	ck_assert_str_eq(cust, "MAIL FROM:<s@x.test>\r\n");
+	rig_down(&g);
+}
+END_TEST
+
 Suite *relay_suite(void)
 {
 	Suite *s = suite_create("relay");
@@ -300,6 +300,7 @@ Suite *relay_suite(void)
 	tcase_add_test(tc, test_greet_refused);
 	tcase_add_test(tc, test_data_copied_exactly);
 	tcase_add_test(tc, test_data_bare_lf_aborts);
+	tcase_add_test(tc, test_pipelined_batch_after_refused_mail);
 	suite_add_tcase(s, tc);
 	return s;
 }
