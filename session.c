@@ -3,7 +3,8 @@
  *
  * Trusts: the config, and the auth/domains/handoff modules behind their interfaces. Trusts nothing
  * the client sends. Invariants: one state enum and one command table decide what is allowed before
- * any handler runs; every answer leaves through reply(); the client must wait for each reply (we
+ * any handler runs; the state changes only in sess_enter_state(), which also ends every AUTH
+ * exchange with a fresh SASL context; every answer leaves through reply(); the client must wait for each reply (we
  * never advertise PIPELINING), so octets that arrive ahead of a reply end the session with 554;
  * nothing is handed off unless the last thing the client sent was the ATRN line.
  */
@@ -91,6 +92,24 @@ static const char *sess_name(const struct session *s)
 	return s->cf->hostname ? s->cf->hostname : "localhost";
 }
 
+/*
+ * The one place the state changes (OpenSMTPD's smtp_enter_state). Leaving ST_AUTH, whichever way
+ * (235, any failure, cancel, bad base64, or the session ending), ends the SASL exchange the same
+ * way: a fresh SASL context, so nothing of one attempt survives into the next. False if that
+ * fresh context could not be made.
+ */
+static bool sess_enter_state(struct session *s, enum sess_state next)
+{
+	bool ok = true;
+
+	if (s->state == ST_AUTH && next != ST_AUTH) {
+		s->auth_final = false;
+		ok = auth_reset(s->auth) == AUTH_OK;
+	}
+	s->state = next;
+	return ok;
+}
+
 /* Codes that mean "the client did something wrong" and feed the error limit. */
 static bool reply_is_error(int code)
 {
@@ -128,11 +147,11 @@ static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
 		s->io.pause(s->io.ctx, s->cf->error_delay_ms);
 	if (s->io.write(s->io.ctx, s->out, o) < 0) {
 		log_msg(LOG_INFO, "write to client failed; closing");
-		s->state = ST_DONE;
+		sess_enter_state(s, ST_DONE);
 		return SA_CLOSE;
 	}
 	if (code == 421 || code == 221 || code == 554) {
-		s->state = ST_DONE;
+		sess_enter_state(s, ST_DONE);
 		return SA_CLOSE;
 	}
 	if (reply_is_error(code) && s->errors >= s->cf->hard_error_limit) {
@@ -201,7 +220,7 @@ static enum sess_action cmd_ehlo(struct session *s, const char *arg)
 	if (arg == NULL || !sess_valid_helo(arg))
 		return reply(s, 501, "Syntax: EHLO hostname");
 	log_esc(arg, strlen(arg), s->helo, sizeof s->helo);
-	s->state = ST_READY;
+	sess_enter_state(s, ST_READY);
 	if (s->auth == NULL)
 		return reply(s, 250, "%s\nATRN", sess_name(s));
 	return reply(s, 250, "%s\nAUTH %s\nATRN", sess_name(s), auth_mechs(s->auth));
@@ -211,7 +230,7 @@ static enum sess_action cmd_ehlo(struct session *s, const char *arg)
 static enum sess_action cmd_quit(struct session *s, const char *arg)
 {
 	(void)arg;
-	s->state = ST_DONE;
+	sess_enter_state(s, ST_DONE);
 	return reply(s, 221, "%s closing connection", sess_name(s));
 }
 
@@ -254,17 +273,19 @@ static bool sess_decode(struct session *s, const char *b64, unsigned *len)
 	return sasl_decode64(b64, (unsigned)n, s->sasl_buf, sizeof s->sasl_buf, len) == SASL_OK;
 }
 
-/* Count one failed AUTH, with the same delay whatever the cause, and a fresh SASL context. */
-static enum sess_action sess_auth_failed(struct session *s, int code, const char *text)
+/*
+ * Every unsuccessful end of an AUTH exchange: logged with WHY (NULL: libsasl2's reason), 535s
+ * counted with the same delay whatever the cause, and back to ST_READY with a fresh SASL context.
+ */
+static enum sess_action sess_auth_failed(struct session *s, int code, const char *text, const char *why)
 {
-	s->state = ST_READY;
-	s->auth_final = false;
-	log_msg(LOG_NOTICE, "AUTH %s failed from %s: %d %s", s->mech, s->peer, code, auth_why(s->auth));
+	log_msg(LOG_NOTICE, "AUTH %s failed from %s: %d %s", s->mech, s->peer, code,
+		why ? why : auth_why(s->auth));
 	if (code == 535) {
 		s->auth_failures++;
 		s->io.pause(s->io.ctx, s->cf->auth_fail_delay_ms);
 	}
-	enum auth_rc rc = auth_reset(s->auth);
+	bool fresh = sess_enter_state(s, ST_READY);
 	enum sess_action a = reply(s, code, "%s", text);
 	if (a != SA_CONTINUE)
 		return a;
@@ -272,7 +293,7 @@ static enum sess_action sess_auth_failed(struct session *s, int code, const char
 		log_msg(LOG_NOTICE, "%u failed AUTH from %s; closing", s->auth_failures, s->peer);
 		return reply(s, 421, "%s Too many authentication failures", sess_name(s));
 	}
-	if (rc != AUTH_OK) {
+	if (!fresh) {
 		log_msg(LOG_ERR, "SASL reset failed: %s", auth_why(s->auth));
 		return reply(s, 421, "%s Authentication service unavailable", sess_name(s));
 	}
@@ -292,33 +313,32 @@ static enum sess_action sess_auth_result(struct session *s, enum auth_rc rc, con
 		if (rc == AUTH_OK && outlen == 0) {
 			const char *user = auth_user(s->auth);
 			if (user == NULL)
-				return sess_auth_failed(s, 454, "Temporary authentication failure");
+				return sess_auth_failed(s, 454, "Temporary authentication failure", NULL);
 			if (strlen(user) >= sizeof s->user)
-				return sess_auth_failed(s, 535, "Authentication credentials invalid");
+				return sess_auth_failed(s, 535, "Authentication credentials invalid", NULL);
 			snprintf(s->user, sizeof s->user, "%s", user);
 			log_esc(user, strlen(user), s->user_log, sizeof s->user_log);
-			s->state = ST_AUTHED;
-			s->auth_final = false;
+			/* Nothing SASL is needed after 235 (no security layer): a failed reset is moot. */
+			sess_enter_state(s, ST_AUTHED);
 			log_msg(LOG_INFO, "AUTH %s ok from %s: user=%s", s->mech, s->peer, s->user_log);
 			return reply(s, 235, "Authentication successful");
 		}
 		if (outlen > 0 &&
 		    sasl_encode64(out, outlen, b64, sizeof b64, &b64len) != SASL_OK)
-			return sess_auth_failed(s, 454, "Temporary authentication failure");
+			return sess_auth_failed(s, 454, "Temporary authentication failure", NULL);
 		b64[b64len] = '\0';
-		s->state = ST_AUTH;
 		s->auth_final = rc == AUTH_OK;
 		return reply(s, 334, "%s", b64);
 	case AUTH_NOMECH:
-		return sess_auth_failed(s, 504, "Unrecognized authentication type");
+		return sess_auth_failed(s, 504, "Unrecognized authentication type", NULL);
 	case AUTH_SYNTAX:
-		return sess_auth_failed(s, 501, "Syntax error in AUTH parameters");
+		return sess_auth_failed(s, 501, "Syntax error in AUTH parameters", NULL);
 	case AUTH_TEMP:
-		return sess_auth_failed(s, 454, "Temporary authentication failure");
+		return sess_auth_failed(s, 454, "Temporary authentication failure", NULL);
 	case AUTH_FAIL:
 		break;
 	}
-	return sess_auth_failed(s, 535, "Authentication credentials invalid");
+	return sess_auth_failed(s, 535, "Authentication credentials invalid", NULL);
 }
 
 /* AUTH mechanism [initial-response] (RFC 4954). */
@@ -344,9 +364,12 @@ static enum sess_action cmd_auth(struct session *s, const char *arg)
 			log_esc(arg, n, esc, sizeof esc), s->peer);
 		return reply(s, 504, "Unrecognized authentication type");
 	}
-	if (ir != NULL && (strchr(ir, ' ') != NULL || !sess_decode(s, ir, &inlen)))
-		return reply(s, 501, "Invalid base64 in initial response");
+	/* The exchange begins: from here every way out goes through sess_enter_state(). */
 	snprintf(s->mech, sizeof s->mech, "%s", mech);
+	sess_enter_state(s, ST_AUTH);
+	if (ir != NULL && (strchr(ir, ' ') != NULL || !sess_decode(s, ir, &inlen)))
+		return sess_auth_failed(s, 501, "Invalid base64 in initial response",
+					"invalid base64 in the initial response");
 	enum auth_rc rc = auth_start(s->auth, mech, ir ? s->sasl_buf : NULL, inlen, &out, &outlen);
 	return sess_auth_result(s, rc, out, outlen);
 }
@@ -357,24 +380,17 @@ static enum sess_action sess_auth_line(struct session *s, const char *line)
 	const char *out;
 	unsigned outlen, inlen;
 
-	if (strcmp(line, "*") == 0) {
-		s->state = ST_READY;
-		s->auth_final = false;
-		log_msg(LOG_INFO, "AUTH %s cancelled by %s", s->mech, s->peer);
-		auth_reset(s->auth);
-		return reply(s, 501, "Authentication cancelled");
-	}
+	if (strcmp(line, "*") == 0)
+		return sess_auth_failed(s, 501, "Authentication cancelled", "cancelled by the client");
 	if (s->auth_final) {
 		if (*line != '\0')
-			return sess_auth_failed(s, 535, "Authentication credentials invalid");
+			return sess_auth_failed(s, 535, "Authentication credentials invalid", NULL);
 		return sess_auth_result(s, AUTH_OK, NULL, 0);
 	}
 	if (*line == '\0') {
 		inlen = 0;  /* an empty line is an empty response (RFC 4954 4) */
 	} else if (!sess_decode(s, line, &inlen)) {
-		s->state = ST_READY;
-		auth_reset(s->auth);
-		return reply(s, 501, "Invalid base64 in AUTH response");
+		return sess_auth_failed(s, 501, "Invalid base64 in AUTH response", "invalid base64 in a response");
 	}
 	enum auth_rc rc = auth_step(s->auth, s->sasl_buf, inlen, &out, &outlen);
 	return sess_auth_result(s, rc, out, outlen);
@@ -460,7 +476,7 @@ static enum sess_action cmd_atrn(struct session *s, const char *arg)
 	default:
 		return sess_atrn_refuse(s, 451, "Unable to process ATRN request now", why);
 	}
-	s->state = ST_DONE;
+	sess_enter_state(s, ST_DONE);
 	a = reply(s, 250, "OK now reversing the connection");
 	if (a != SA_CONTINUE) {
 		handoff_abort(s->ho);
@@ -512,7 +528,7 @@ static size_t sess_limit(const struct session *s)
 static enum sess_action sess_fatal(struct session *s, const char *text)
 {
 	reply(s, 500, "%s", text);
-	s->state = ST_DONE;
+	sess_enter_state(s, ST_DONE);
 	return SA_CLOSE;
 }
 

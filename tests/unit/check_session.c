@@ -7,6 +7,7 @@
  * the soft/hard error limits, timeouts and write failure.
  */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -617,6 +618,62 @@ START_TEST(test_auth_success_data)
 	ck_assert_uint_eq(fake_auth.n_step, 0);
 	expect1(feed("ATRN\r\n"), "250 ");
 	ck_assert_int_eq(act, SA_HANDOFF);
+}
+END_TEST
+
+/*
+ * Every way out of an AUTH exchange (sess_enter_state) gives a fresh SASL context exactly once,
+ * and when that fresh context cannot be made, a failed exchange ends the session with 421.
+ */
+START_TEST(test_auth_every_exit_resets_sasl)
+{
+	static const struct {
+		const char *name;
+		enum auth_rc rc0, rc1;     /* answers to auth_start and the first auth_step */
+		const char *lines[2];      /* what the client sends */
+		const char *want;          /* the last reply */
+	} paths[] = {
+		{ "235 at once", AUTH_OK, 0, { "AUTH PLAIN " PLAIN_IR "\r\n" }, "235 " },
+		{ "235 after a 334", AUTH_CONTINUE, AUTH_OK, { "AUTH CRAM-MD5\r\n", "d29ybGQ=\r\n" }, "235 " },
+		{ "535 at once", AUTH_FAIL, 0, { "AUTH PLAIN " PLAIN_IR "\r\n" }, "535 " },
+		{ "535 after a 334", AUTH_CONTINUE, AUTH_FAIL, { "AUTH CRAM-MD5\r\n", "d29ybGQ=\r\n" }, "535 " },
+		{ "cancelled", AUTH_CONTINUE, 0, { "AUTH CRAM-MD5\r\n", "*\r\n" }, "501 " },
+		{ "bad base64 response", AUTH_CONTINUE, 0, { "AUTH CRAM-MD5\r\n", "d29y!GQ=\r\n" }, "501 " },
+		{ "bad base64 initial response", AUTH_OK, 0, { "AUTH PLAIN d29y!GQ=\r\n" }, "501 " },
+		{ "454", AUTH_TEMP, 0, { "AUTH PLAIN =\r\n" }, "454 " },
+		{ "501 from SASL", AUTH_SYNTAX, 0, { "AUTH CRAM-MD5 =\r\n" }, "501 " },
+		{ "504 from SASL", AUTH_NOMECH, 0, { "AUTH CRAM-MD5\r\n" }, "504 " },
+	};
+	for (int broken = 0; broken <= 1; broken++)
+		for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+			char err[64];
+			fake_auth_init();
+			fake_auth.reset_rc = broken ? AUTH_TEMP : AUTH_OK;
+			new_session(auth_open(&cf, NULL, NULL, err, sizeof err));
+			ehlo();
+			bool chal = paths[i].rc0 == AUTH_CONTINUE;
+			script(0, paths[i].rc0, chal ? "x" : NULL, chal ? 1 : 0);
+			script(1, paths[i].rc1, NULL, 0);
+			const char *o = feed(paths[i].lines[0]);
+			if (paths[i].lines[1] != NULL) {
+				ck_assert_msg(strncmp(o, "334 ", 4) == 0, "%s: got \"%s\"", paths[i].name, o);
+				ck_assert_uint_eq(fake_auth.n_reset, 0);
+				o = feed(paths[i].lines[1]);
+			}
+			ck_assert_msg(strncmp(o, paths[i].want, 4) == 0, "%s: got \"%s\"", paths[i].name, o);
+			ck_assert_msg(fake_auth.n_reset == 1, "%s: %u SASL resets, want 1", paths[i].name,
+				      fake_auth.n_reset);
+			bool ok = paths[i].want[0] == '2';
+			if (broken && !ok) {
+				expect1(second_line(o), "421 ");
+				ck_assert_int_eq(act, SA_CLOSE);
+			} else {
+				ck_assert_msg(strstr(o, "\r\n")[2] == '\0', "%s: got \"%s\"", paths[i].name, o);
+				ck_assert_int_eq(act, SA_CONTINUE);
+				/* 235 leads to the authenticated state, anything else back to the ready state */
+				expect1(feed("ATRN x.invalid\r\n"), ok ? "450 " : "530 ");
+			}
+		}
 }
 END_TEST
 
@@ -1238,6 +1295,7 @@ Suite *session_suite(void)
 	tcase_add_test(tc, test_auth_reset_failure_421);
 	tcase_add_test(tc, test_auth_twice_503);
 	tcase_add_test(tc, test_auth_success_data);
+	tcase_add_test(tc, test_auth_every_exit_resets_sasl);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("atrn");
