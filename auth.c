@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <sasl/sasl.h>
+#include <sasl/saslutil.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,6 +350,23 @@ const char *auth_user(const struct auth *a)
 const char *auth_why(const struct auth *a)
 {
 	return a->why;
+}
+
+/* See auth.h. */
+int auth_encode64(const char *in, unsigned inlen, char *out, unsigned outmax, unsigned *outlen)
+{
+	*outlen = 0;
+	if (sasl_encode64(in, inlen, out, outmax, outlen) != SASL_OK || *outlen >= outmax)
+		return -1;
+	out[*outlen] = '\0';
+	return 0;
+}
+
+/* See auth.h. */
+int auth_decode64(const char *in, unsigned inlen, char *out, unsigned outmax, unsigned *outlen)
+{
+	*outlen = 0;
+	return sasl_decode64(in, inlen, out, outmax, outlen) == SASL_OK ? 0 : -1;
 }
 
 /* See auth.h. */

@@ -39,6 +39,14 @@ enum auth_rc auth_step(struct auth *a, const char *in, unsigned inlen,
 const char *auth_user(const struct auth *a);
 /* A one-line reason for the last failure, safe to log (never a secret). */
 const char *auth_why(const struct auth *a);
+/*
+ * Base64 (RFC 4648) of SASL messages, through libsasl2's codec, so the session core needs no
+ * SASL header. Encode INLEN octets of IN into OUT (OUTMAX octets, room for the NUL included):
+ * 0, or -1 if it does not fit.
+ */
+int auth_encode64(const char *in, unsigned inlen, char *out, unsigned outmax, unsigned *outlen);
+/* Decode INLEN octets of base64 IN into OUT (OUTMAX octets): 0, or -1 if IN is not base64 or too big. */
+int auth_decode64(const char *in, unsigned inlen, char *out, unsigned outmax, unsigned *outlen);
 /* Drop the current exchange and start a fresh SASL connection (after any failure). */
 enum auth_rc auth_reset(struct auth *a);
 void auth_close(struct auth *a);

@@ -1,15 +1,15 @@
 /*
  * session.c - the provider side of RFC 2645 up to the turn: EHLO, AUTH, ATRN, QUIT.
  *
- * Trusts: the config, and the auth/domains/handoff modules behind their interfaces. Trusts nothing
- * the client sends. Invariants: one state enum and one command table decide what is allowed before
- * any handler runs; the state changes only in sess_enter_state(), which also ends every AUTH
- * exchange with a fresh SASL context; every answer leaves through reply(); the client must wait for each reply (we
- * never advertise PIPELINING), so octets that arrive ahead of a reply end the session with 554;
- * nothing is handed off unless the last thing the client sent was the ATRN line.
+ * Trusts: the config, and the auth/domains/handoff modules behind their interfaces (base64 too
+ * comes from auth.h, so the core links without libsasl2). Trusts nothing the client sends.
+ * Invariants: one state enum and one command table decide what is allowed before any handler
+ * runs; the state changes only in sess_enter_state(), which also ends every AUTH exchange with a
+ * fresh SASL context; every answer leaves through reply(); the client must wait for each reply
+ * (we never advertise PIPELINING), so octets that arrive ahead of a reply end the session with
+ * 554; nothing is handed off unless the last thing the client sent was the ATRN line.
  */
 #include <ctype.h>
-#include <sasl/saslutil.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -270,7 +270,7 @@ static bool sess_decode(struct session *s, const char *b64, unsigned *len)
 	size_t n = strlen(b64);
 	if (n == 0 || n % 4 != 0)
 		return false;
-	return sasl_decode64(b64, (unsigned)n, s->sasl_buf, sizeof s->sasl_buf, len) == SASL_OK;
+	return auth_decode64(b64, (unsigned)n, s->sasl_buf, sizeof s->sasl_buf, len) == 0;
 }
 
 /*
@@ -323,8 +323,7 @@ static enum sess_action sess_auth_result(struct session *s, enum auth_rc rc, con
 			log_msg(LOG_INFO, "AUTH %s ok from %s: user=%s", s->mech, s->peer, s->user_log);
 			return reply(s, 235, "Authentication successful");
 		}
-		if (outlen > 0 &&
-		    sasl_encode64(out, outlen, b64, sizeof b64, &b64len) != SASL_OK)
+		if (outlen > 0 && auth_encode64(out, outlen, b64, sizeof b64, &b64len) != 0)
 			return sess_auth_failed(s, 454, "Temporary authentication failure", NULL);
 		b64[b64len] = '\0';
 		s->auth_final = rc == AUTH_OK;

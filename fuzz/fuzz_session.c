@@ -45,7 +45,6 @@
  */
 #include <ctype.h>
 #include <gdbm.h>
-#include <sasl/saslutil.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,7 +248,7 @@ static int fz_check_reply(const char *buf, size_t len, int *multiline)
 			FZ_CHECK(n == 0);
 		} else {
 			static char dec[LB_SIZE];
-			FZ_CHECK(sasl_decode64(b64, (unsigned)n, dec, sizeof dec, &got_len) == SASL_OK);
+			FZ_CHECK(auth_decode64(b64, (unsigned)n, dec, sizeof dec, &got_len) == 0);
 			FZ_CHECK(got_len == want_len && memcmp(dec, want, want_len) == 0);
 		}
 	}
