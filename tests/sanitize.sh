@@ -7,7 +7,8 @@
 # nothing here touches it: the sources (tracked and untracked, not ignored) are copied to
 # $WORK/src-gcc and $WORK/src-clang and built there.
 #   1. gcc and clang both build odmrd, odmrd-map and the unit tests with the Makefile's
-#      -Wall -Wextra -Werror ... (copy src-gcc: CC=gcc; copy src-clang: CC=clang).
+#      -Wall -Wextra ... and WERROR=-Werror (copy src-gcc: CC=gcc; copy src-clang: CC=clang);
+#      and a plain `make` does not add -Werror (a user's newer compiler may warn where ours does not).
 #   2. clang with SAN='-fsanitize=address,undefined -fno-omit-frame-pointer
 #      -fno-sanitize-recover=all' (src-clang, rebuilt): the unit tests, then t-10-protocol.sh and
 #      t-50-hostile.sh (if present) from that copy, so inetd1.py runs the sanitized odmrd; its
@@ -119,16 +120,22 @@ copy_tree "$GCC_DIR" && copy_tree "$CLANG_DIR" || { fail "copy the sources"; t_s
 ok "sources copied ($(cd "$GCC_DIR" && find . -type f | wc -l) files) to $GCC_DIR and $CLANG_DIR"
 
 # --- 1. both compilers, warnings as errors --------------------------------------------------------
+# werror_in MAKE-ARGS...: "yes" if the compile command make would run for session.o has -Werror.
+werror_in() {
+	env -u WERROR make -C "$GCC_DIR" -n -B "$@" session.o 2>&1 | grep -q -- '-Werror' && echo yes || echo no
+}
+expect_eq "plain make: no -Werror in the compile command" "$(werror_in)" no
+expect_eq "make WERROR=-Werror: -Werror in the compile command" "$(werror_in WERROR=-Werror)" yes
 step "gcc build"
-build "$GCC_DIR" "gcc -Wall -Wextra -Werror (Makefile WARN)" CC=gcc
+build "$GCC_DIR" "gcc -Wall -Wextra -Werror (Makefile WARN, WERROR=-Werror)" CC=gcc WERROR=-Werror
 GCC_ALL=$BUILT_ALL GCC_UNIT=$BUILT_UNIT
 step "clang build"
-build "$CLANG_DIR" "clang -Wall -Wextra -Werror (Makefile WARN)" CC=clang
+build "$CLANG_DIR" "clang -Wall -Wextra -Werror (Makefile WARN, WERROR=-Werror)" CC=clang WERROR=-Werror
 
 # --- 2. AddressSanitizer + UndefinedBehaviorSanitizer ------------------------------------------------
 step "clang ASan+UBSan build"
 make -C "$CLANG_DIR" clean >/dev/null 2>&1
-build "$CLANG_DIR" "clang $SAN_FLAGS" CC=clang "SAN=$SAN_FLAGS"
+build "$CLANG_DIR" "clang $SAN_FLAGS" CC=clang "SAN=$SAN_FLAGS" WERROR=-Werror
 # Reports go to files (log_path) as well as being looked for on stderr: odmrd may (and should)
 # point its fd 2 at /dev/null, which would hide a report written to stderr.
 SANLOG=$WORK/sanitizer-logs
