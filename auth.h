@@ -18,6 +18,11 @@ enum auth_rc {
 
 /* Longest mechanism name (RFC 4422 3.1). */
 #define AUTH_MECH_MAX 20
+/*
+ * Longest SASL message on the wire: 12288 octets of base64, CRLF not counted (RFC 4954 4; the
+ * way Postfix's smtpd_sasl_response_limit counts it), in a response line or an initial response.
+ */
+#define AUTH_B64_MAX 12288
 
 struct auth;
 

@@ -7,8 +7,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Longest line accepted anywhere, CRLF included: an RFC 4954 AUTH line. */
-#define LB_SIZE 12288
+/*
+ * Longest line accepted anywhere, CRLF included: an AUTH command carrying an initial response of
+ * RFC 4954's 12288 octets of base64: "AUTH " + a 20-octet mechanism + " " + 12288 + CRLF.
+ */
+#define LB_SIZE 12316
 /* RFC 5321 command line limit, CRLF included. */
 #define LB_CMD_LIMIT 512
 

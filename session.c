@@ -32,8 +32,11 @@ enum sess_state {
 };
 #define ST_ANY (ST_GREET | ST_READY | ST_AUTHED)
 
-/* Largest decoded SASL message: an AUTH line's base64 payload. */
-#define SESS_SASL_MAX (LB_SIZE / 4 * 3)
+/* Largest decoded SASL message: AUTH_B64_MAX octets of base64. */
+#define SESS_SASL_MAX (AUTH_B64_MAX / 4 * 3)
+/* An AUTH command with the largest initial response fits the line reader. */
+_Static_assert(LB_SIZE >= sizeof "AUTH " - 1 + AUTH_MECH_MAX + 1 + AUTH_B64_MAX + 2,
+	       "LB_SIZE too small for RFC 4954");
 
 struct session {
 	const struct config *cf;
@@ -304,7 +307,7 @@ static enum sess_action sess_auth_failed(struct session *s, int code, const char
 static enum sess_action sess_auth_result(struct session *s, enum auth_rc rc, const char *out,
 					 unsigned outlen)
 {
-	char b64[LB_SIZE];
+	char b64[AUTH_B64_MAX + 1];
 	unsigned b64len = 0;
 
 	switch (rc) {
@@ -513,14 +516,26 @@ static enum sess_action sess_dispatch(struct session *s, const char *line)
 	return reply(s, 502, "Command not implemented");
 }
 
-/* The longest line allowed next: AUTH lines and SASL responses get RFC 4954's 12288. */
+/*
+ * The longest line allowed next, CRLF included: RFC 5321's 512 for a command; RFC 4954's 12288
+ * octets of base64 for a SASL response, and for an initial response after "AUTH mechanism ".
+ */
 static size_t sess_limit(const struct session *s)
 {
+	const char *p = lb_peek(&s->lb);
+	size_t n = lb_pending(&s->lb), m = 0;
+
 	if (s->state == ST_AUTH)
-		return LB_SIZE;
-	if (lb_pending(&s->lb) >= 5 && strncasecmp(lb_peek(&s->lb), "AUTH ", 5) == 0)
-		return LB_SIZE;
-	return LB_CMD_LIMIT;
+		return AUTH_B64_MAX + 2;
+	if (n < 5 || strncasecmp(p, "AUTH ", 5) != 0)
+		return LB_CMD_LIMIT;
+	while (5 + m < n && p[5 + m] != ' ' && p[5 + m] != '\r' && m <= AUTH_MECH_MAX)
+		m++;
+	if (m > AUTH_MECH_MAX)
+		return LB_CMD_LIMIT;  /* no mechanism name: an ordinary command line */
+	if (5 + m == n)
+		m = AUTH_MECH_MAX;    /* the name is still arriving: allow the longest */
+	return 5 + m + 1 + AUTH_B64_MAX + 2;
 }
 
 /* A framing error: the stream cannot be resynchronised, so 500 and the session is over. */

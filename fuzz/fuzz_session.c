@@ -28,7 +28,7 @@
  * Invariants checked (trap = crash with a reason on stderr and the transcript):
  *   - every write is exactly one well-formed reply: lines of 3 digits (2xx-5xx), '-' or ' ', printable
  *     ASCII text, CRLF; the same code on every line; ' ' on the last line only; <= 512 octets a
- *     line (334: <= 12288); the greeting is 220, 421 or 554;
+ *     line (334: "334 " + <= 12288 octets of base64 + CRLF); the greeting is 220, 421 or 554;
  *   - a 334 carries exactly base64 of what the auth layer returned;
  *   - while the session continues, every complete line got exactly one reply;
  *   - nothing is written after a closing reply (221, 421, 554) or a failed write, a failed write
@@ -230,7 +230,7 @@ static int fz_check_reply(const char *buf, size_t len, int *multiline)
 		code = c;
 		for (size_t k = i + 4; k < j; k++)
 			FZ_CHECK(buf[k] >= 0x20 && buf[k] < 0x7f);
-		FZ_CHECK(j + 2 - i <= (code == 334 ? (size_t)LB_SIZE : 512));
+		FZ_CHECK(j + 2 - i <= (code == 334 ? 4 + (size_t)AUTH_B64_MAX + 2 : 512));
 		int last = j + 2 == len;
 		FZ_CHECK(buf[i + 3] == (last ? ' ' : '-'));
 		nlines++;

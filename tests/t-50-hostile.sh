@@ -200,17 +200,19 @@ hx "8-bit octet in a command -> 500, session goes on (QUIT 221)" "220 500 221 EO
 
 hx "AUTH with a 200-octet mechanism, ';;;;' and control octets -> 504 504 504" "220 250 504 504 504 221 EOF" 5 \
 	ehlo bigline=207,'AUTH ' 'line=AUTH ;;;;' 'raw=AUTH \x01\x02\r\n' quit eof
-# 12288 octets: RFC 4954's limit for an AUTH line or response, CRLF included.
-hx "AUTH response of 12288 octets: read (501, its 12286 characters are no base64), not 500" \
-	"220 250 334 501 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' bigline=12288, quit eof
-hx "AUTH response of 12286 octets of valid base64: read and given to SASL -> 535" \
-	"220 250 334 535 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' bigline=12286, quit eof
-hx "AUTH response of 12289 octets -> 500, closed" "220 250 334 500 EOF" 5 \
-	ehlo 'line=AUTH CRAM-MD5' bigline=12289, eof
-hx "AUTH line with initial response, 12288 octets: read (501), not 500" "220 250 501 221 EOF" 5 \
-	ehlo bigline=12288,'AUTH CRAM-MD5 ' quit eof
-hx "AUTH line with initial response, 12289 octets -> 500, closed" "220 250 500 EOF" 5 \
-	ehlo bigline=12289,'AUTH CRAM-MD5 ' eof
+# 12288 octets of base64, CRLF not counted: RFC 4954's size for a SASL response or an initial
+# response (as Postfix's smtpd_sasl_response_limit counts it). hostile.py's bigline=N counts the
+# CRLF, and pads with "A" (valid base64: zero octets).
+hx "AUTH response of 12288 octets of base64 (+ CRLF): read and given to SASL -> 535, not 500" \
+	"220 250 334 535 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' bigline=12290, quit eof
+hx "AUTH response of 12289 octets (+ CRLF) -> 500, closed" "220 250 334 500 EOF" 5 \
+	ehlo 'line=AUTH CRAM-MD5' bigline=12291, eof
+hx "AUTH CRAM-MD5 with a 12288-octet initial response: read and given to SASL (501), not 500" \
+	"220 250 501 221 EOF" 5 ehlo bigline=$((14 + 12288 + 2)),'AUTH CRAM-MD5 ' quit eof
+check "... the 501 is libsasl2's (CRAM-MD5 takes no initial response), not a framing or base64 error" \
+	grep -q "odmrd\[$HX_PID\]: AUTH CRAM-MD5 failed from 127\.0\.0\.1: 501 initial response not allowed" "$LOG"
+hx "AUTH CRAM-MD5 with a 12289-octet initial response -> 500, closed" "220 250 500 EOF" 5 \
+	ehlo bigline=$((14 + 12289 + 2)),'AUTH CRAM-MD5 ' eof
 hx "invalid base64 AUTH response -> 501" "220 250 334 501 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' 'line=!!!!' quit eof
 hx "'*' AUTH response -> 501" "220 250 334 501 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' 'line=*' quit eof
 use plain

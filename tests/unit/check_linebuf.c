@@ -1,7 +1,8 @@
 /*
  * check_linebuf.c - the bounded CRLF line reader: complete and split lines, bare LF / bare CR / NUL,
- * the 512 (RFC 5321) and 12288 (RFC 4954, LB_SIZE) limits, early TOO_LONG, lb_fill on a pipe,
- * lb_pending / lb_peek / lb_consume, and the short count of lb_put on a full buffer.
+ * the 512 (RFC 5321) and LB_SIZE (an AUTH line with RFC 4954's 12288-octet response) limits, early
+ * TOO_LONG, lb_fill on a pipe, lb_pending / lb_peek / lb_consume, and the short count of lb_put on
+ * a full buffer.
  */
 #include <check.h>
 #include <errno.h>

@@ -1072,54 +1072,102 @@ START_TEST(test_command_too_long_without_crlf)
 }
 END_TEST
 
-/* "AUTH " padded with 'A' to TOTAL octets including CRLF; malloc'd. */
-static char *auth_line(size_t total)
+/* PREFIX, then N base64 characters ('A': zero octets), then CRLF; malloc'd. */
+static char *b64_line(const char *prefix, size_t n)
 {
-	char *l = malloc(total + 1);
+	size_t p = strlen(prefix);
+	char *l = malloc(p + n + 3);
 	ck_assert_ptr_nonnull(l);
-	memcpy(l, "AUTH ", 5);
-	memset(l + 5, 'A', total - 7);
-	memcpy(l + total - 2, "\r\n", 3);
+	memcpy(l, prefix, p);
+	memset(l + p, 'A', n);
+	memcpy(l + p + n, "\r\n", 3);
 	return l;
 }
 
-START_TEST(test_auth_line_12288_accepted)
+/* RFC 4954: a SASL response of 12288 octets of base64 (CRLF not counted) reaches the mechanism. */
+START_TEST(test_auth_response_12288_accepted)
 {
-	char *l = auth_line(LB_SIZE);
+	char *l = b64_line("", AUTH_B64_MAX);
 	ehlo();
-	expect1(feed(l), "504 ");  /* reached the mechanism check */
+	script(0, AUTH_CONTINUE, "x", 1);
+	script(1, AUTH_FAIL, NULL, 0);
+	expect1(feed("AUTH CRAM-MD5\r\n"), "334 ");
+	expect1(feed(l), "535 ");
 	ck_assert_int_eq(act, SA_CONTINUE);
+	ck_assert_uint_eq(fake_auth.n_step, 1);
+	ck_assert_uint_eq(fake_auth.inlen, AUTH_B64_MAX / 4 * 3);
 	free(l);
 }
 END_TEST
 
-START_TEST(test_auth_line_12289_refused)
+START_TEST(test_auth_response_12289_refused)
 {
-	char *l = auth_line(LB_SIZE + 1);
+	char *l = b64_line("", AUTH_B64_MAX + 1);
 	ehlo();
-	expect1(feed(l), "500 ");
+	script(0, AUTH_CONTINUE, "x", 1);
+	expect1(feed("AUTH CRAM-MD5\r\n"), "334 ");
+	ck_assert_str_eq(feed(l), "500 Line too long\r\n");
 	ck_assert_int_eq(act, SA_CLOSE);
-	ck_assert_uint_eq(fake_auth.n_start, 0);
+	ck_assert_uint_eq(fake_auth.n_step, 0);
 	free(l);
 }
 END_TEST
 
-START_TEST(test_auth_full_size_initial_response)
+START_TEST(test_auth_ir_12288_accepted)
 {
-	/* "AUTH PLAIN " + 12272 base64 characters + CRLF = 12285 octets: 9204 decoded octets */
-	static unsigned char ir[9204];
+	/* "AUTH PLAIN " + 12288 base64 characters + CRLF: 9216 decoded octets reach the mechanism */
+	static unsigned char ir[AUTH_B64_MAX / 4 * 3];
 	static char line[LB_SIZE + 1];
 	for (size_t i = 0; i < sizeof ir; i++)
 		ir[i] = (unsigned char)(i * 31 + 1);
 	strcpy(line, "AUTH PLAIN ");
 	b64(ir, sizeof ir, line + 11);
 	strcat(line, "\r\n");
-	ck_assert_uint_eq(strlen(line), 12285);
+	ck_assert_uint_eq(strlen(line), 11 + AUTH_B64_MAX + 2);
 	ehlo();
 	script(0, AUTH_OK, NULL, 0);
-	expect1(feed(line), "235 ");
+	/* the mechanism name arrives split: the reader must not judge the line before it has it */
+	ck_assert_str_eq(feedn(line, 8), "");
+	expect1(feed(line + 8), "235 ");
 	ck_assert_uint_eq(fake_auth.inlen, sizeof ir);
 	ck_assert_int_eq(memcmp(fake_auth.in, ir, sizeof ir), 0);
+}
+END_TEST
+
+/* The longest AUTH line of all: a 20-octet mechanism name and a 12288-octet initial response. */
+START_TEST(test_auth_ir_12288_longest_mechanism)
+{
+	char *l = b64_line("AUTH X-TWENTY-OCTET-MECH1 ", AUTH_B64_MAX);
+	fake_auth.mechs = "CRAM-MD5 X-TWENTY-OCTET-MECH1";
+	ck_assert_uint_eq(strlen(l), LB_SIZE);
+	start();
+	ck_assert_ptr_nonnull(strstr(feed("EHLO client.example\r\n"), "X-TWENTY-OCTET-MECH1"));
+	script(0, AUTH_OK, NULL, 0);
+	expect1(feed(l), "235 ");
+	ck_assert_str_eq(fake_auth.mech, "X-TWENTY-OCTET-MECH1");
+	free(l);
+}
+END_TEST
+
+START_TEST(test_auth_ir_12289_refused)
+{
+	char *l = b64_line("AUTH PLAIN ", AUTH_B64_MAX + 1);
+	ehlo();
+	ck_assert_str_eq(feed(l), "500 Line too long\r\n");
+	ck_assert_int_eq(act, SA_CLOSE);
+	ck_assert_uint_eq(fake_auth.n_start, 0);
+	free(l);
+}
+END_TEST
+
+/* Without a mechanism name of at most 20 octets, an AUTH line is an ordinary 512-octet command. */
+START_TEST(test_auth_line_without_mechanism_512)
+{
+	char *l = b64_line("AUTH ", 600);
+	ehlo();
+	ck_assert_str_eq(feed(l), "500 Line too long\r\n");
+	ck_assert_int_eq(act, SA_CLOSE);
+	free(l);
 }
 END_TEST
 
@@ -1332,9 +1380,12 @@ Suite *session_suite(void)
 	tcase_add_test(tc, test_command_512_accepted);
 	tcase_add_test(tc, test_command_513_refused);
 	tcase_add_test(tc, test_command_too_long_without_crlf);
-	tcase_add_test(tc, test_auth_line_12288_accepted);
-	tcase_add_test(tc, test_auth_line_12289_refused);
-	tcase_add_test(tc, test_auth_full_size_initial_response);
+	tcase_add_test(tc, test_auth_response_12288_accepted);
+	tcase_add_test(tc, test_auth_response_12289_refused);
+	tcase_add_test(tc, test_auth_ir_12288_accepted);
+	tcase_add_test(tc, test_auth_ir_12288_longest_mechanism);
+	tcase_add_test(tc, test_auth_ir_12289_refused);
+	tcase_add_test(tc, test_auth_line_without_mechanism_512);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("limits");
