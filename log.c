@@ -4,14 +4,17 @@
  * Under inetd stderr is the customer's socket, so nothing is ever written to fd 2: lines go to
  * syslog, or, when the admin sets log_file (containers, tests), are appended to that file with one
  * write(2) each so concurrent sessions never interleave within a line.
- * Trusts: its callers to pass client strings through log_esc() first. Invariant: no line contains
- * a control character that came from the network.
+ * Trusts: its callers to pass client strings through log_esc() first; not the log_file path, which
+ * root opens before the privilege drop in a directory the session's user may be able to write:
+ * a symbolic link, a FIFO or device, or a hard link to another file is refused (syslog says why).
+ * Invariant: no line contains a control character that came from the network.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,17 +22,62 @@
 
 static int log_fd = -1;
 
-/* Choose the destination: syslog, or an append-only file. */
+/*
+ * Open FILE for appending without following a planted link: the last component must not be a
+ * symbolic link (O_NOFOLLOW), must be a regular file (a FIFO would block us, a device is no log)
+ * with one name only (a hard link to a file elsewhere, where protected_hardlinks is off). O_NONBLOCK
+ * keeps a FIFO from blocking the open itself. Returns the descriptor, or -1 and a reason in WHY.
+ */
+static int log_open_file(const char *file, char *why, size_t whylen)
+{
+	struct stat st;
+	int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
+		      0640);
+
+	if (fd < 0) {
+		int e = errno;  /* ELOOP for a link; ENXIO for a FIFO nobody reads */
+		if (lstat(file, &st) == 0 && S_ISLNK(st.st_mode))
+			snprintf(why, whylen, "is a symbolic link");
+		else if (lstat(file, &st) == 0 && !S_ISREG(st.st_mode))
+			snprintf(why, whylen, "is not a regular file");
+		else
+			snprintf(why, whylen, "%s", strerror(e));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		snprintf(why, whylen, "is not a regular file");
+	else if (st.st_nlink != 1)
+		snprintf(why, whylen, "has %lu hard links", (unsigned long)st.st_nlink);
+	else if (fcntl(fd, F_SETFL, O_APPEND) != 0)
+		snprintf(why, whylen, "%s", strerror(errno));
+	else
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/*
+ * Choose the destination: syslog, or an append-only file. A file that cannot be used safely is
+ * not used: the lines go to syslog (FACILITY), starting with the reason, and -1 is returned.
+ */
 int log_open(int facility, const char *file)
 {
 	if (file != NULL && *file != '\0') {
-		int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (fd < 0)
-			return -1;
-		if (log_fd >= 0)
+		char why[256];
+		int fd = log_open_file(file, why, sizeof why);
+		if (fd >= 0) {
+			if (log_fd >= 0)
+				close(log_fd);
+			log_fd = fd;
+			return 0;
+		}
+		if (log_fd >= 0) {
 			close(log_fd);
-		log_fd = fd;
-		return 0;
+			log_fd = -1;
+		}
+		openlog("odmrd", LOG_PID | LOG_NDELAY, facility);
+		syslog(LOG_ERR, "log_file %s refused (%s); logging to syslog", file, why);
+		return -1;
 	}
 	openlog("odmrd", LOG_PID | LOG_NDELAY, facility);
 	return 0;

@@ -10,7 +10,11 @@
 /* Room for one escaped client string in a log line. */
 #define LOG_ESC_SIZE 256
 
-/* Open syslog with FACILITY; with FILE non-NULL, append lines there instead (hosts without syslogd). */
+/*
+ * Open syslog with FACILITY; with FILE non-NULL, append lines there instead (hosts without
+ * syslogd). FILE is opened without following a symbolic link and must be a regular file with one
+ * link; otherwise syslog is used, its first line says why, and -1 is returned.
+ */
 int log_open(int facility, const char *file);
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Copy S (LEN octets) to BUF as printable ASCII: other octets become \xHH, over-long input ends in "...". */

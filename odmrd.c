@@ -183,17 +183,13 @@ int main(int argc, char **argv)
 		/* The admin looks where log_file points, if the broken config got that far. */
 		if (cf.log_file != NULL) {
 			log_close();
-			if (log_open(cf.syslog_facility, cf.log_file) != 0)
-				log_open(LOG_MAIL, NULL);
+			log_open(cf.syslog_facility, cf.log_file);  /* else syslog, saying why */
 		}
 		cf_free(&cf);
 		cf_defaults(&cf);
 	} else if (cf.log_file != NULL || cf.syslog_facility != LOG_MAIL) {
 		log_close();
-		if (log_open(cf.syslog_facility, cf.log_file) != 0) {
-			log_open(cf.syslog_facility, NULL);
-			log_msg(LOG_ERR, "cannot open log_file %s: %s", cf.log_file, strerror(errno));
-		}
+		log_open(cf.syslog_facility, cf.log_file);  /* else syslog, saying why */
 	}
 	int have_peer = sock_name(0, 1, peer, sizeof peer, peerport, sizeof peerport);
 	int have_local = sock_name(0, 0, local, sizeof local, localport, sizeof localport);

@@ -187,6 +187,68 @@ expect_eq "log: config error names file:line" \
 	"$(grep -o "bad\.conf:$badline: unknown key" "$WORK/bad.log" 2>/dev/null | head -1)" \
 	"bad.conf:$badline: unknown key"
 
+# --- log_file: root opens it, so a link planted where the session's user can write is refused ---
+# log_file lies in a directory that user nobody owns (where a compromised session could plant
+# things). odmrd opens it as root before dropping privileges: a symbolic link to a root-only file,
+# a FIFO, or a hard link to that file must not be used; the session still runs, and syslog says
+# why. syslog is a socket of ours: odmrd runs in a private mount namespace (unshare -m) whose /dev
+# holds null, zero, random, urandom and log = tests/lib/syslog_sink.py.
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null && id nobody >/dev/null 2>&1; then
+	NS=$WORK/ns
+	mkdir -p "$NS/dev" "$WORK/logdir"
+	chown nobody "$WORK/logdir"
+	for f in null zero random urandom; do : >"$NS/dev/$f"; done
+	ln -sfn /proc/self/fd "$NS/dev/fd"
+	SYSLOG=$WORK/syslog.txt
+	: >"$SYSLOG"
+	spawn "$PY" "$LIB/syslog_sink.py" "$NS/dev/log" "$SYSLOG" >"$WORK/syslog_sink.out"
+	wait_for 5 grep -q ready "$WORK/syslog_sink.out" || fail "syslog_sink.py did not start"
+	cat >"$WORK/nspy" <<-EOF
+		#!/bin/sh
+		# python3 (and the odmrd it starts) in a private mount namespace whose /dev/log is the test's
+		exec unshare -m --propagation private sh -c '
+			for f in null zero random urandom; do mount --bind /dev/\$f "\$1/dev/\$f" || exit 1; done
+			mount --rbind "\$1/dev" /dev || exit 1
+			shift; exec python3 "\$@"' nspy "$NS" "\$@"
+	EOF
+	chmod 755 "$WORK/nspy"
+	ROOTFILE=$WORK/root-only.txt
+	printf 'root only\n' >"$ROOTFILE"
+	chmod 600 "$ROOTFILE"
+	# logfile_case NAME WHY-ERE: plant $WORK/logdir/NAME.log beforehand; one session; judge.
+	logfile_case() {
+		local name=$1 why=$2 lf=$WORK/logdir/$1.log
+		write_conf "$WORK/$name.conf" log_file="$lf"
+		PY=$WORK/nspy start_odmrd "$WORK/$name.conf" || return
+		expect_eq "log_file $name: the session is served anyway (220 250 221)" \
+			"$(odmrc ehlo=$name.test quit)" "220 250 221"
+		wait_sessions
+		stop_odmrd
+		expect_eq "log_file $name: the root-only file is unchanged" "$(cat "$ROOTFILE")" "root only"
+		check "log_file $name: syslog says it was refused ($why)" \
+			grep -qE "odmrd\[[0-9]+\]: log_file $lf refused \($why\); logging to syslog" "$SYSLOG"
+		check "log_file $name: ... and gets the session's lines instead" \
+			grep -qE "odmrd\[[0-9]+\]: session peer=127\.0\.0\.1 helo=$name\.test " "$SYSLOG"
+	}
+	ln -s "$ROOTFILE" "$WORK/logdir/symlink.log"
+	logfile_case symlink 'is a symbolic link'
+	mkfifo "$WORK/logdir/fifo.log"
+	logfile_case fifo 'is not a regular file'
+	ln "$ROOTFILE" "$WORK/logdir/hardlink.log"
+	logfile_case hardlink 'has 2 hard links'
+	# Control: a plain path in the same directory, same namespace, is used (nothing to syslog).
+	write_conf "$WORK/plainlog.conf" log_file="$WORK/logdir/plain.log"
+	PY=$WORK/nspy start_odmrd "$WORK/plainlog.conf" || t_summary
+	expect_eq "log_file control: a new regular file -> served" "$(odmrc ehlo=plainlog.test quit)" "220 250 221"
+	wait_sessions
+	stop_odmrd
+	check "log_file control: the file gets the session's lines" \
+		grep -q 'session peer=127\.0\.0\.1 helo=plainlog\.test ' "$WORK/logdir/plain.log"
+	check "log_file control: nothing about it in syslog" sh -c "! grep -q 'plain\.log\|plainlog' '$SYSLOG'"
+else
+	echo "SKIP - log_file link cases (need root, unshare -m and user nobody)"
+fi
+
 # --- one summary line per session, well-formed ---
 wait_sessions
 nsum=$(log_count '^[-0-9T:]+ odmrd\[[0-9]+\]: session peer=')
