@@ -22,11 +22,21 @@
 
 static int log_fd = -1;
 
+/* True for the null device, the one non-file that is a sensible log (to discard it). */
+static int log_is_null(const struct stat *st)
+{
+	struct stat null;
+
+	return S_ISCHR(st->st_mode) && stat("/dev/null", &null) == 0 && S_ISCHR(null.st_mode) &&
+	       st->st_rdev == null.st_rdev;
+}
+
 /*
  * Open FILE for appending without following a planted link: the last component must not be a
- * symbolic link (O_NOFOLLOW), must be a regular file (a FIFO would block us, a device is no log)
- * with one name only (a hard link to a file elsewhere, where protected_hardlinks is off). O_NONBLOCK
- * keeps a FIFO from blocking the open itself. Returns the descriptor, or -1 and a reason in WHY.
+ * symbolic link (O_NOFOLLOW), must be a regular file (a FIFO would block us, a device is no log;
+ * /dev/null is let through) with one name only (a hard link to a file elsewhere, where
+ * protected_hardlinks is off). O_NONBLOCK keeps a FIFO from blocking the open itself. Returns the
+ * descriptor, or -1 and a reason in WHY.
  */
 static int log_open_file(const char *file, char *why, size_t whylen)
 {
@@ -44,9 +54,9 @@ static int log_open_file(const char *file, char *why, size_t whylen)
 			snprintf(why, whylen, "%s", strerror(e));
 		return -1;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	if (fstat(fd, &st) != 0 || (!S_ISREG(st.st_mode) && !log_is_null(&st)))
 		snprintf(why, whylen, "is not a regular file");
-	else if (st.st_nlink != 1)
+	else if (st.st_nlink != 1 && S_ISREG(st.st_mode))
 		snprintf(why, whylen, "has %lu hard links", (unsigned long)st.st_nlink);
 	else if (fcntl(fd, F_SETFL, O_APPEND) != 0)
 		snprintf(why, whylen, "%s", strerror(errno));
