@@ -108,6 +108,7 @@ void cf_defaults(struct config *cf)
 	cf->session_timeout = 600;
 	cf->atrn_timeout = 600;
 	cf->max_domains = 32;
+	cf->atrn_interval = 60;
 	cf->syslog_facility = LOG_MAIL;
 	cf->mta = CF_MTA_POSTFIX;
 	cf->run_dir = cf_strdup("/run/odmrd");

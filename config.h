@@ -36,7 +36,7 @@ struct config {
 	unsigned session_timeout;    /* seconds from connect to ATRN reply (600) */
 	unsigned atrn_timeout;       /* seconds, reversed-state read timeout (>= 600) */
 	unsigned max_domains;        /* domains one ATRN may name (32) */
-	unsigned atrn_interval;      /* seconds a customer must wait between ATRNs (0) */
+	unsigned atrn_interval;      /* seconds a customer must wait between ATRNs (60) */
 	bool tcp_wrappers;           /* consult hosts_ctl("odmrd") ourselves */
 	int syslog_facility;         /* LOG_MAIL */
 	char *log_file;              /* append log lines here instead of syslog */

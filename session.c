@@ -113,10 +113,15 @@ static bool sess_enter_state(struct session *s, enum sess_state next)
 	return ok;
 }
 
-/* Codes that mean "the client did something wrong" and feed the error limit. */
-static bool reply_is_error(int code)
+/*
+ * Replies that feed the error limit: the client did something wrong, or an ATRN was refused
+ * (450, 451, 453: each refused ATRN may have cost a queue listing, so asking again and again
+ * must end like any other error loop).
+ */
+static bool reply_is_error(const struct session *s, int code)
 {
-	return (code >= 500 && code <= 504) || code == 530 || code == 554;
+	return (code >= 500 && code <= 504) || code == 530 || code == 554 ||
+	       (s->in_atrn && code >= 450 && code <= 453);
 }
 
 /*
@@ -146,7 +151,7 @@ static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
 	s->last_code = code;
 	if (s->in_atrn)
 		s->atrn_code = code;
-	if (reply_is_error(code) && ++s->errors > s->cf->soft_error_limit)
+	if (reply_is_error(s, code) && ++s->errors > s->cf->soft_error_limit)
 		s->io.pause(s->io.ctx, s->cf->error_delay_ms);
 	if (s->io.write(s->io.ctx, s->out, o) < 0) {
 		log_msg(LOG_INFO, "write to client failed; closing");
@@ -157,7 +162,7 @@ static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
 		sess_enter_state(s, ST_DONE);
 		return SA_CLOSE;
 	}
-	if (reply_is_error(code) && s->errors >= s->cf->hard_error_limit) {
+	if (reply_is_error(s, code) && s->errors >= s->cf->hard_error_limit) {
 		log_msg(LOG_NOTICE, "too many errors (%u) from %s; closing", s->errors, s->peer);
 		return reply(s, 421, "%s Too many errors, closing connection", sess_name(s));
 	}

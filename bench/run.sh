@@ -197,6 +197,7 @@ conf() {
 		echo "run_dir = $W/run-hs"
 		echo "mta = postfix"
 		echo "postqueue = /bin/false"
+		echo "atrn_interval = 0"  # every handshake the same path (the default, 60 s, would refuse repeats 450 early)
 		printf '%s\n' "$@"
 	} >"$W/odmrd-$name.conf"
 }

@@ -285,6 +285,65 @@ hx "ATRN argument with ESC and CSI '\\x1b[31m' -> 501" "220 250 235 501 221 EOF"
 check "log: the ATRN argument is logged escaped (a\\x1b[31m.example)" \
 	grep -qF "odmrd[$HX_PID]: ATRN syntax error from 127.0.0.1: a\\x1b[31m.example" "$LOG"
 
+# --- ATRN asked again and again -----------------------------------------------------------------
+# Every ATRN that reaches the MTA costs a full-queue listing (postqueue -j). A fake postqueue with
+# an empty queue counts its runs; one session sends up to 300 "ATRN a.example". Refused ATRNs feed
+# the error limit (hard_error_limit 10 -> 421), and the default atrn_interval (60 s; the suites
+# otherwise set 0) turns every ATRN after the first one into a 450 that never reaches the MTA.
+mkdir -p "$WORK/count" "$WORK/run-interval"
+cat >"$WORK/count/postqueue" <<EOF
+#!/bin/sh
+# fake postqueue for t-50: an empty queue; one line per run in postqueue.calls
+echo "\$*" >>"$WORK/count/postqueue.calls"
+exit 0
+EOF
+chmod 755 "$WORK/count/postqueue"
+write_conf "$WORK/count0.conf" "${common_keys[@]}" postqueue="$WORK/count/postqueue" atrn_interval=0
+write_conf "$WORK/countdef.conf" "${common_keys[@]}" postqueue="$WORK/count/postqueue" -atrn_interval \
+	run_dir="$WORK/run-interval"
+serve count0 "$WORK/count0.conf"
+serve countdef "$WORK/countdef.conf"
+# atrn_many N: one session as alice sending up to N ATRNs while they are refused; prints the reply
+# codes with repeats counted ("453*10 421"), then how the session ended (EOF, or OPEN).
+atrn_many() {
+	timeout 90 "$PY" - "$LIB" "$PORT" "$1" <<-'EOF'
+		import sys
+		sys.path.insert(0, sys.argv[1])
+		from odmrclient import Client
+		c = Client("127.0.0.1", int(sys.argv[2]), timeout=10)
+		c.ehlo("many.test")
+		if c.auth_cram("alice", "alice-secret").code != 235:
+		    sys.exit("AUTH failed")
+		codes = []
+		for _ in range(int(sys.argv[3])):
+		    r = c.cmd("ATRN a.example")
+		    codes.append(r.token)
+		    if r.code not in (450, 451, 453):
+		        break
+		runs = []
+		for t in codes:
+		    if runs and runs[-1][0] == t:
+		        runs[-1][1] += 1
+		    else:
+		        runs.append([t, 1])
+		end = c.read_reply(timeout=3).token
+		print(" ".join(t if n == 1 else "%s*%d" % (t, n) for t, n in runs), "EOF" if end == "EOF" else "OPEN")
+	EOF
+}
+: >"$WORK/count/postqueue.calls"
+use count0
+expect_eq "300 ATRNs, atrn_interval 0: ten 453s, the last with 421 (hard_error_limit 10), closed" \
+	"$(atrn_many 300)" "453*10 421 EOF"
+expect_eq "... and the queue was listed 10 times, not 300" "$(grep -c -- '-j' "$WORK/count/postqueue.calls")" 10
+: >"$WORK/count/postqueue.calls"
+use countdef
+expect_eq "300 ATRNs, default atrn_interval: 453, then 450 'try again later' nine times, 421, closed" \
+	"$(atrn_many 300)" "453 450*9 421 EOF"
+expect_eq "... and the queue was listed once" "$(grep -c -- '-j' "$WORK/count/postqueue.calls")" 1
+check "... the 450s name atrn_interval in the log" \
+	grep -q 'asked=a\.example: 450 asked again within atrn_interval (60 s)' "$LOG"
+use main
+
 # --- disconnects at every step ------------------------------------------------------------------
 
 hx "disconnect right after connect (before the greeting is read)" "- CLOSED" 5 --no-greeting close

@@ -200,13 +200,15 @@ t_fake_mta() {
 # write_conf FILE [KEY=VALUE...]: an odmrd.conf for the test. Defaults below; an argument KEY=VALUE
 # replaces the default for KEY (or adds KEY), "-KEY" drops it, "RAW:text" appends a raw line.
 # The MTA commands are the fakes of t_fake_mta (empty queue) unless overridden; run_dir is made.
+# atrn_interval = 0: the suites run one customer's sessions back to back (odmrd's default, 60 s,
+# would answer the second one 450); a case about the interval sets it, or drops it for the default.
 write_conf() {
 	local file=$1 kv key
 	shift
 	local -a keys=(hostname customer_map sasl_realm sasl_pwcheck_method sasl_auxprop_plugin
 		sasl_sasldb_path sasl_mech_list log_file auth_fail_delay_ms error_delay_ms greet_pause_ms
-		idle_timeout session_timeout max_auth_failures soft_error_limit hard_error_limit run_dir
-		mta postqueue sendmail)
+		idle_timeout session_timeout max_auth_failures soft_error_limit hard_error_limit atrn_interval
+		run_dir mta postqueue sendmail)
 	local -A val=(
 		[hostname]=provider.test
 		[customer_map]=$WORK/customers.db
@@ -224,6 +226,7 @@ write_conf() {
 		[max_auth_failures]=3
 		[soft_error_limit]=3
 		[hard_error_limit]=10
+		[atrn_interval]=0
 		[run_dir]=$WORK/run
 		[mta]=postfix
 		[postqueue]=$WORK/bin/postqueue

@@ -77,7 +77,7 @@ static void check_default_values(const struct config *c)
 	ck_assert_uint_eq(c->session_timeout, 600);
 	ck_assert_uint_ge(c->atrn_timeout, 600);
 	ck_assert_uint_eq(c->max_domains, 32);
-	ck_assert_uint_eq(c->atrn_interval, 0);
+	ck_assert_uint_eq(c->atrn_interval, 60);
 	ck_assert(!c->tcp_wrappers);
 	ck_assert_int_eq(c->syslog_facility, LOG_MAIL);
 	ck_assert_ptr_null(c->log_file);
@@ -125,7 +125,7 @@ START_TEST(test_every_key)
 	   "session_timeout = 900\n"
 	   "atrn_timeout = 1200\n"
 	   "max_domains = 64\n"
-	   "atrn_interval = 60\n"
+	   "atrn_interval = 0\n"
 	   "tcp_wrappers = yes\n"
 	   "syslog_facility = local3\n"
 	   "log_file = /var/log/odmrd.log\n"
@@ -152,7 +152,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cf.session_timeout, 900);
 	ck_assert_uint_eq(cf.atrn_timeout, 1200);
 	ck_assert_uint_eq(cf.max_domains, 64);
-	ck_assert_uint_eq(cf.atrn_interval, 60);
+	ck_assert_uint_eq(cf.atrn_interval, 0);
 	ck_assert(cf.tcp_wrappers);
 	ck_assert_int_eq(cf.syslog_facility, LOG_LOCAL3);
 	ck_assert_str_eq(cf.log_file, "/var/log/odmrd.log");

@@ -806,6 +806,51 @@ START_TEST(test_atrn_tempfail_451)
 }
 END_TEST
 
+/*
+ * Refused ATRNs (450, 451, 453) feed the error limit like any other error, so a customer asking
+ * again and again is tarpitted past soft_error_limit and closed at hard_error_limit: 300 ATRNs in
+ * one session reach the MTA at most hard_error_limit times.
+ */
+START_TEST(test_atrn_refusals_count_as_errors)
+{
+	static const enum ho_status st[] = { HO_NOMAIL, HO_BUSY, HO_TEMPFAIL };
+	static const char *const want[] = { "453 ", "450 ", "451 " };
+	for (size_t k = 0; k < 3; k++) {
+		char err[64];
+		fake_auth_init();
+		fake_handoff_init();
+		new_session(auth_open(&cf, NULL, NULL, err, sizeof err));
+		tio.npauses = 0;
+		fake_ho.status = st[k];
+		login();
+		unsigned n;
+		for (n = 1; n <= 300 && act == SA_CONTINUE; n++) {
+			const char *o = feed("ATRN a.example\r\n");
+			ck_assert_msg(strncmp(o, want[k], 4) == 0, "ATRN %u: got \"%s\"", n, o);
+			if (n < cf.hard_error_limit) {
+				ck_assert_int_eq(act, SA_CONTINUE);
+				ck_assert_uint_eq(pauses_of(111), (n > cf.soft_error_limit ? n - cf.soft_error_limit : 0));
+			} else {
+				expect1(second_line(o), "421 ");
+				ck_assert_int_eq(act, SA_CLOSE);
+			}
+		}
+		ck_assert_uint_eq(fake_ho.n_prepare, cf.hard_error_limit);
+	}
+	/* a refusal before the MTA is asked (a domain not the customer's) counts too */
+	char err[64];
+	fake_auth_init();
+	fake_handoff_init();
+	cf.hard_error_limit = 2;
+	new_session(auth_open(&cf, NULL, NULL, err, sizeof err));
+	login();
+	expect1(feed("ATRN evil.example\r\n"), "450 ");
+	const char *o = feed("ATRN evil.example\r\n");
+	expect1(second_line(o), "421 ");
+	ck_assert_uint_eq(fake_ho.n_prepare, 0);
+}
+END_TEST
+
 /* The queue run cannot start: 451, nothing handed off, and the runner only starts after prepare. */
 START_TEST(test_atrn_start_fails_451)
 {
@@ -1353,6 +1398,7 @@ Suite *session_suite(void)
 	tcase_add_test(tc, test_atrn_busy_450);
 	tcase_add_test(tc, test_atrn_tempfail_451);
 	tcase_add_test(tc, test_atrn_start_fails_451);
+	tcase_add_test(tc, test_atrn_refusals_count_as_errors);
 	tcase_add_test(tc, test_atrn_ready_handoff);
 	tcase_add_test(tc, test_atrn_ready_not_taken_aborted_on_free);
 	tcase_add_test(tc, test_atrn_pending_before_prepare_554);
