@@ -36,6 +36,7 @@ static const struct cf_key cf_keys[] = {
 	{ "max_auth_failures", T_UINT, S(max_auth_failures), 1, 100 },
 	{ "soft_error_limit", T_UINT, S(soft_error_limit), 0, 1000 },
 	{ "hard_error_limit", T_UINT, S(hard_error_limit), 1, 1000 },
+	{ "junk_command_limit", T_UINT, S(junk_command_limit), 1, 100000 },
 	{ "error_delay_ms", T_UINT, S(error_delay_ms), 0, 60000 },
 	{ "auth_fail_delay_ms", T_UINT, S(auth_fail_delay_ms), 0, 60000 },
 	{ "greet_pause_ms", T_UINT, S(greet_pause_ms), 0, 60000 },
@@ -102,6 +103,7 @@ void cf_defaults(struct config *cf)
 	cf->max_auth_failures = 3;
 	cf->soft_error_limit = 3;
 	cf->hard_error_limit = 10;
+	cf->junk_command_limit = 100;
 	cf->error_delay_ms = 1000;
 	cf->auth_fail_delay_ms = 1000;
 	cf->idle_timeout = 300;

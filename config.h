@@ -29,6 +29,7 @@ struct config {
 	unsigned max_auth_failures;  /* failed AUTHs before 421 (3) */
 	unsigned soft_error_limit;   /* errors before the tarpit starts (3) */
 	unsigned hard_error_limit;   /* errors before 421 and close (10) */
+	unsigned junk_command_limit; /* NOOP/RSET/repeated EHLO before 421 (100) */
 	unsigned error_delay_ms;     /* tarpit delay per error past the soft limit */
 	unsigned auth_fail_delay_ms; /* delay before every 535, equal for all causes */
 	unsigned greet_pause_ms;     /* wait before the greeting; talkers get 554 */

@@ -46,6 +46,7 @@ struct session {
 	struct linebuf lb;
 	enum sess_state state;
 	unsigned errors;
+	unsigned junk;                /* commands that moved nothing forward */
 	unsigned auth_failures;
 	bool auth_final;              /* success data sent in a 334: expect an empty response */
 	bool in_atrn;                 /* replies now answer an ATRN */
@@ -65,11 +66,16 @@ struct session {
 
 typedef enum sess_action (*cmd_fn)(struct session *, const char *arg);
 
-/* The command table: where each command is allowed, and the answer anywhere else. */
+/*
+ * The command table: where each command is allowed, where it is junk (answered, but moving the
+ * session nowhere: counted against junk_command_limit, as Postfix's smtpd_junk_command_limit
+ * does), and the answer anywhere else.
+ */
 struct cmd {
 	const char *name;
 	cmd_fn fn;
 	unsigned states;
+	unsigned junk;
 	int oos_code;
 	const char *oos_text;
 };
@@ -81,12 +87,12 @@ static enum sess_action cmd_quit(struct session *, const char *);
 static enum sess_action cmd_noop(struct session *, const char *);
 
 static const struct cmd cmd_table[] = {
-	{ "EHLO", cmd_ehlo, ST_GREET | ST_READY, 503, "Already authenticated" },
-	{ "AUTH", cmd_auth, ST_READY, 503, "Send EHLO first, or already authenticated" },
-	{ "ATRN", cmd_atrn, ST_AUTHED, 530, "Authentication required" },
-	{ "QUIT", cmd_quit, ST_ANY, 0, NULL },
-	{ "NOOP", cmd_noop, ST_ANY, 0, NULL },
-	{ "RSET", cmd_noop, ST_ANY, 0, NULL },
+	{ "EHLO", cmd_ehlo, ST_GREET | ST_READY, ST_READY, 503, "Already authenticated" },
+	{ "AUTH", cmd_auth, ST_READY, 0, 503, "Send EHLO first, or already authenticated" },
+	{ "ATRN", cmd_atrn, ST_AUTHED, 0, 530, "Authentication required" },
+	{ "QUIT", cmd_quit, ST_ANY, 0, 0, NULL },
+	{ "NOOP", cmd_noop, ST_ANY, ST_ANY, 0, NULL },
+	{ "RSET", cmd_noop, ST_ANY, ST_ANY, 0, NULL },
 };
 
 /* The greeting and EHLO name we present. */
@@ -512,9 +518,18 @@ static enum sess_action sess_dispatch(struct session *s, const char *line)
 		const struct cmd *c = &cmd_table[i];
 		if (strcmp(verb, c->name))
 			continue;
+		enum sess_action a;
 		s->in_atrn = c->fn == cmd_atrn;
-		enum sess_action a = (c->states & s->state) ? c->fn(s, arg) :
-			reply(s, c->oos_code, "%s", c->oos_text);
+		if (!(c->states & s->state)) {
+			a = reply(s, c->oos_code, "%s", c->oos_text);
+		} else if ((c->junk & s->state) && ++s->junk > s->cf->junk_command_limit) {
+			log_msg(LOG_NOTICE, "%u commands without progress (NOOP, RSET, EHLO again) from %s; closing",
+				s->junk, s->peer);
+			a = reply(s, 421, "%s Too many commands without progress, closing connection",
+				  sess_name(s));
+		} else {
+			a = c->fn(s, arg);
+		}
 		s->in_atrn = false;
 		return a;
 	}

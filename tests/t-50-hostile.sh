@@ -387,6 +387,15 @@ hx "one octet every 2 s (idle_timeout 3, session_timeout 6) -> 421, closed" "220
 if secs_below "$HX_SECS" 10; then ok "... closed after ${HX_SECS} s (< 10 s)"; else fail "... closed after ${HX_SECS} s, want < 10 s"; fi
 check "... logged as the session deadline, not idle" grep -q "odmrd\[$HX_PID\]: session timeout for 127\.0\.0\.1" "$LOG"
 
+# A customer that only says NOOP/RSET/EHLO keeps nothing going: junk_command_limit (default 100,
+# like Postfix's smtpd_junk_command_limit) of them are answered, the next gets 421.
+junk=()
+for i in $(seq 50); do junk+=(line=NOOP line=RSET); done
+hx "EHLO, then 100 NOOP/RSET, then EHLO again (junk_command_limit 100) -> 100 x 250, 421, closed" \
+	"220 250 $(printf '250 %.0s' $(seq 100))421 EOF" 10 ehlo "${junk[@]}" 'line=EHLO again.test' eof
+check "... logged as commands without progress" \
+	grep -q "odmrd\[$HX_PID\]: 101 commands without progress (NOOP, RSET, EHLO again) from 127\.0\.0\.1; closing" "$LOG"
+
 if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null && command -v nsenter >/dev/null && command -v ip >/dev/null; then
 	cat >"$WORK/nspy" <<-'EOF'
 		#!/bin/sh

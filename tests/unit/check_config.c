@@ -70,6 +70,7 @@ static void check_default_values(const struct config *c)
 	ck_assert_uint_eq(c->max_auth_failures, 3);
 	ck_assert_uint_eq(c->soft_error_limit, 3);
 	ck_assert_uint_eq(c->hard_error_limit, 10);
+	ck_assert_uint_eq(c->junk_command_limit, 100);
 	ck_assert_uint_eq(c->error_delay_ms, 1000);
 	ck_assert_uint_eq(c->auth_fail_delay_ms, 1000);
 	ck_assert_uint_eq(c->greet_pause_ms, 0);
@@ -118,6 +119,7 @@ START_TEST(test_every_key)
 	   "max_auth_failures = 5\n"
 	   "soft_error_limit = 4\n"
 	   "hard_error_limit = 20\n"
+	   "junk_command_limit = 7\n"
 	   "error_delay_ms = 250\n"
 	   "auth_fail_delay_ms = 2000\n"
 	   "greet_pause_ms = 300\n"
@@ -145,6 +147,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(cf.max_auth_failures, 5);
 	ck_assert_uint_eq(cf.soft_error_limit, 4);
 	ck_assert_uint_eq(cf.hard_error_limit, 20);
+	ck_assert_uint_eq(cf.junk_command_limit, 7);
 	ck_assert_uint_eq(cf.error_delay_ms, 250);
 	ck_assert_uint_eq(cf.auth_fail_delay_ms, 2000);
 	ck_assert_uint_eq(cf.greet_pause_ms, 300);
@@ -242,6 +245,7 @@ START_TEST(test_out_of_range)
 	refused("max_auth_failures = 0\n", 1, "out of range");
 	refused("max_domains = 1001\n", 1, "out of range");
 	refused("idle_timeout = 0\n", 1, "out of range");
+	refused("junk_command_limit = 0\n", 1, "out of range");
 	refused("error_delay_ms = 4294967296\n", 1, "");
 	refused("error_delay_ms = 99999999999999999999999\n", 1, "");
 }

@@ -21,6 +21,7 @@
 
 #define HOST "odmr.example.net"
 #define EHLO_REPLY "250-" HOST "\r\n250-AUTH CRAM-MD5 PLAIN\r\n250 ATRN\r\n"
+#define HOST_421_JUNK "421 " HOST " Too many commands without progress, closing connection\r\n"
 /* base64("\0alice\0secret") */
 #define PLAIN_IR "AGFsaWNlAHNlY3JldA=="
 
@@ -1284,6 +1285,42 @@ START_TEST(test_good_commands_do_not_count)
 }
 END_TEST
 
+/*
+ * NOOP, RSET and a repeated EHLO move nothing forward: like Postfix's smtpd_junk_command_limit,
+ * junk_command_limit of them are answered, the next one gets 421 and the session ends, in every
+ * state before the turn. A first EHLO, AUTH and ATRN are not junk.
+ */
+START_TEST(test_junk_command_limit)
+{
+	cf.junk_command_limit = 5;
+	start();
+	ck_assert_str_eq(feed("EHLO client.example\r\n"), EHLO_REPLY);
+	expect1(feed("NOOP\r\n"), "250 ");
+	expect1(feed("RSET\r\n"), "250 ");
+	ck_assert_str_eq(feed("EHLO again.example\r\n"), EHLO_REPLY);
+	script(0, AUTH_OK, NULL, 0);
+	expect1(feed("AUTH PLAIN =\r\n"), "235 ");
+	expect1(feed("noop\r\n"), "250 ");
+	fake_ho.status = HO_NOMAIL;
+	expect1(feed("ATRN a.example\r\n"), "453 ");
+	expect1(feed("RSET\r\n"), "250 ");
+	ck_assert_int_eq(act, SA_CONTINUE);
+	ck_assert_str_eq(feed("NOOP\r\n"), HOST_421_JUNK);
+	ck_assert_int_eq(act, SA_CLOSE);
+	/* the default is Postfix's: 100 */
+	cf_free(&cf);
+	cf_defaults(&cf);
+	ck_assert_uint_eq(cf.junk_command_limit, 100);
+	cf.hostname = strdup(HOST);
+	cf.customer_map = strdup(map);
+	new_session(NULL);
+	start();
+	for (int i = 0; i < 100; i++)
+		expect1(feed("NOOP\r\n"), "250 ");
+	ck_assert_str_eq(feed("NOOP\r\n"), HOST_421_JUNK);
+}
+END_TEST
+
 START_TEST(test_timeout_421)
 {
 	ehlo();
@@ -1417,6 +1454,7 @@ Suite *session_suite(void)
 	tcase_add_test(tc, test_quit_ready);
 	tcase_add_test(tc, test_quit_authed);
 	tcase_add_test(tc, test_noop_rset);
+	tcase_add_test(tc, test_junk_command_limit);
 	tcase_add_test(tc, test_not_implemented_502);
 	tcase_add_test(tc, test_8bit_500);
 	tcase_add_test(tc, test_bare_lf_500);
