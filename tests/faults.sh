@@ -4,13 +4,13 @@
 #
 # Why: a provider's odmrd must fail *safe*. Before the turn, a broken customer map or password
 # store must give a temporary answer (451/454) and a log line that names the cause, never a 250 and
-# never a crash. After the turn, whatever dies - Postfix's lmtp client, Postfix itself, odmrd, the
-# customer (a scripted one, or real fetchmail, or fetchmail's local SMTP server) - every message
-# must end up delivered exactly once over the following ATRN sessions, or still be queued; and a
-# SIGKILLed odmrd must not block the customer's next session (flock locks die with the process,
-# stale sockets are unlinked and re-bound).
+# never a crash. After the turn, whatever dies - the MTA's delivery agent (Postfix's lmtp client,
+# Sendmail's queue runner), the MTA itself, odmrd, the customer (a scripted one, or real fetchmail,
+# or fetchmail's local SMTP server) - every message must end up delivered exactly once over the
+# following ATRN sessions, or still be queued; and a SIGKILLed odmrd must not block the customer's
+# next session (flock locks die with the process, stale sockets are unlinked and re-bound).
 #
-# Parts (FAULTS_PARTS, default "pre mta kill"):
+# Parts (FAULTS_PARTS, default "pre mta kill sm"):
 #   pre   customer map missing/locked by a GDBM writer/empty/truncated/corrupt (+ seeded random
 #         corruption), unreadable map and sasldb for a non-root odmrd (user = nobody), sasldb a
 #         directory or corrupt, saslauthd down (PLAIN), and what a broken sasldb does when fd 2
@@ -20,14 +20,20 @@
 #   kill  20 messages of 1 MB queued per case; kill at a known point (the customer stops on cue:
 #         tests/lib/faults_customer.py), restart what was killed, run ATRN until the queue is
 #         empty; prints queued / delivered in session 1 / delivered later / duplicates / lost.
-# Real private Postfix (tests/lib/postfix.sh), odmrd under inetd1.py, Python customer or real
-# fetchmail. Needs root. FAULTS_LIMIT (seconds, default 350) bounds the whole suite.
+#   sm    the same kill matrix against a private Sendmail (tests/lib/sendmail.sh) with its
+#         daemon running: queue runner SIGKILLed, odmrd SIGKILLed, customer SIGKILLed inside
+#         DATA, Sendmail stopped (daemon and every process of the instance), and the RFC 1047
+#         window for odmrd and the queue runner. Judged by what the customer stored and what
+#         stays queued, never by Sendmail's command lines.
+# Real private Postfix (tests/lib/postfix.sh) and Sendmail, odmrd under inetd1.py, Python customer
+# or real fetchmail. Needs root. FAULTS_LIMIT (seconds, default 600) bounds the whole suite.
 # Prints one ok/FAIL line per case and "N passed, N failed".
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/postfix.sh"
+. "$LIB/sendmail.sh"
 . "$LIB/e2e.sh"
 
-PARTS=" ${FAULTS_PARTS:-pre mta kill} "
+PARTS=" ${FAULTS_PARTS:-pre mta kill sm} "
 # shellcheck disable=SC2034 # used by tests/lib/postfix.sh
 PF_TIMEOUT=30
 RUNDIR=$WORK/run
@@ -35,6 +41,8 @@ PW=alice-secret
 A=alice:$PW
 NMSG=${FAULTS_NMSG:-20}
 STATS=()
+MTA=postfix   # the MTA the kill cases run against: postfix, then sendmail
+SMBASE=
 
 faults_cleanup() {
 	local rc=$? p
@@ -42,11 +50,15 @@ faults_cleanup() {
 		kill_tree "$p"
 	done
 	[ -n "${PF_CONF:-}" ] && pf_stop
+	if [ -n "$SMBASE" ]; then
+		sm_stop
+		if [ "${KEEP:-0}" = 1 ]; then echo "# kept $SMBASE"; else rm -rf "$SMBASE"; fi
+	fi
 	exit "$rc"
 }
 trap faults_cleanup EXIT
 
-spawn bash -c "sleep ${FAULTS_LIMIT:-350}; echo 'faults: FAULTS_LIMIT reached' >&2; kill -TERM $$"
+spawn bash -c "sleep ${FAULTS_LIMIT:-600}; echo 'faults: FAULTS_LIMIT reached' >&2; kill -TERM $$"
 WATCHDOG=$BG_PID
 
 for tool in postfix postqueue saslpasswd2 fetchmail gcc; do
@@ -249,11 +261,12 @@ if [[ $PARTS == *" pre "* ]]; then
 	T_INETD_LOGS=()
 fi
 
-[[ $PARTS == *" mta "* || $PARTS == *" kill "* ]] || t_summary
+[[ $PARTS == *" mta "* || $PARTS == *" kill "* || $PARTS == *" sm "* ]] || t_summary
 
 # ================================================================================================
 # Postfix, odmrd, customers
 # ================================================================================================
+if [[ $PARTS == *" mta "* || $PARTS == *" kill "* ]]; then
 pf_setup "$WORK/pf" "$RUNDIR" a.example b.example || { fail "pf_setup"; t_summary; }
 # A killed lmtp costs Postfix a pause: qmgr suspends the transport for transport_retry_time and,
 # if the process died before finishing its first delivery, master throttles the odmrl service
@@ -268,6 +281,7 @@ write_conf "$WORK/odmrd.conf" run_dir="$RUNDIR" postqueue=/usr/sbin/postqueue po
 start_odmrd "$WORK/odmrd.conf" || t_summary
 MAIN_PORT=$PORT
 MAIN_INETD_LOG=$INETD_LOG
+fi
 
 "$PY" - >"$WORK/body-1m" <<'EOF'
 import hashlib, base64, sys
@@ -297,16 +311,80 @@ inject_n() {
 			{ printf 'From: s@x.test\nTo: %s@a.example\nSubject: %s BIG\n\n' "$id" "$id"; cat "$WORK/body-8m"; }
 		else
 			{ printf 'From: s@x.test\nTo: %s@a.example\nSubject: %s\n\n' "$id" "$id"; cat "$WORK/body-1m"; }
-		fi | e2e_inject pf_send "$id" s@x.test "$id@a.example" || return 1
+		fi | e2e_inject mta_send "$id" s@x.test "$id@a.example" || return 1
 	done
 }
 
-# queued_a: recipients queued for a.example. moving: messages not (yet) in the deferred queue.
-queued_a() { pf_count_for_domain a.example; }
-moving() { pf__jq 'print(sum(1 for m in msgs if m["queue_name"] != "deferred"))'; }
-# settle_all: wait (bounded) until every queued message is deferred, three readings in a row
-# (postqueue -j may miss a message that moves between queues while it lists).
+# --- the MTA under test ($MTA): what the kill cases need from it ---------------------------------
+# mta_send FROM RCPT... < message: queue a message. Sendmail: queue only (-odq), so nothing is
+# tried before an ATRN asks for it.
+mta_send() {
+	if [ "$MTA" = sendmail ]; then
+		timeout 30 "$SM_SENDMAIL" -C "$SM_CF" -odq -oi -f "$1" -- "${@:2}"
+	else
+		pf_send "$@"
+	fi
+}
+# mta_wait_held N: exactly N messages held, none in delivery.
+mta_wait_held() {
+	if [ "$MTA" = sendmail ]; then sm_wait_queued "$1" 60; else pf_wait_queued "$1" deferred; fi
+}
+# mta_queue_dump: the first entries of the queue, for a failure message.
+mta_queue_dump() {
+	if [ "$MTA" = sendmail ]; then sm_queue_listing | head -8; else pf_queue_json | head -3; fi
+}
+# queued_a: recipients queued for a.example.
+queued_a() {
+	if [ "$MTA" = sendmail ]; then sm_count_for_domain a.example; else pf_count_for_domain a.example; fi
+}
+# settle_all: wait (bounded) until nothing is being delivered.
 settle_all() {
+	if [ "$MTA" = sendmail ]; then sm_settle; else pf_settle; fi
+}
+# mta_leftovers: what a finished session must not leave (e2e_leftovers, and for Sendmail: any
+# process of the instance but its daemon is a leftover queue runner).
+mta_leftovers() {
+	if [ "$MTA" = sendmail ]; then
+		e2e_leftovers "$RUNDIR" '^faults: sendmail runners are found by sm_runners$'
+		wait_for 10 sm_no_runner || echo "sendmail still running: $(sm_runners | tr '\n' ' ')"
+	else
+		e2e_leftovers "$RUNDIR" "^[^ ]*postqueue -c $PF_CONF"
+	fi
+	return 0
+}
+
+# Sendmail's daemon (-bd, no queue interval: the only queue runs are odmrd's, so nothing else
+# delivers at an unknown moment): its pid, start, and the instance's other processes.
+sm_daemon_pid() { head -1 "$SM_WORK/sendmail.pid" 2>/dev/null; }
+sm_daemon_start() {
+	rm -f "$SM_WORK/sendmail.pid"
+	"$SM_SENDMAIL" -C "$SM_CF" -bd </dev/null >/dev/null 2>&1 || return 1
+	wait_for 10 sh -c "p=\$(head -1 '$SM_WORK/sendmail.pid' 2>/dev/null) && [ -n \"\$p\" ] && kill -0 \$p"
+}
+# sm_runners: processes of the instance other than the daemon (queue runs, probes).
+sm_runners() { sm_pids | grep -vx -- "$(sm_daemon_pid)"; }
+sm_no_runner() { [ -z "$(sm_runners)" ]; }
+# sm_settle: no runner and no locked queue file, twice in a row.
+sm_settle() {
+	local i same=0
+	for ((i = 0; i < 150; i++)); do
+		if sm_no_runner && sm_queued_total >/dev/null 2>&1; then
+			same=$((same + 1))
+			[ "$same" -ge 2 ] && return 0
+		else
+			same=0
+		fi
+		sleep 0.2
+	done
+	echo "sm_settle: still delivering: $(sm_runners | tr '\n' ' ')" >&2
+	return 1
+}
+
+# Postfix: moving = messages not (yet) in the deferred queue.
+moving() { pf__jq 'print(sum(1 for m in msgs if m["queue_name"] != "deferred"))'; }
+# pf_settle: every queued message deferred, three readings in a row (postqueue -j may miss a
+# message that moves between queues while it lists).
+pf_settle() {
 	local i same=0 prev=x n m
 	for ((i = 0; i < 150; i++)); do
 		m=$(moving) || return 1
@@ -495,7 +573,7 @@ kill_case() {
 	esac
 	e2e_log_mark
 	inject_n "$c" "$NMSG" 5 || { fail "$c: inject $NMSG messages"; return; }
-	pf_wait_queued "$NMSG" deferred >/dev/null 2>&1 || { fail "$c: $NMSG messages held" "$(pf_queue_json | head -3)"; return; }
+	mta_wait_held "$NMSG" >/dev/null 2>&1 || { fail "$c: $NMSG messages held" "$(mta_queue_dump)"; return; }
 	echo "#   $NMSG messages queued in $((SECONDS - t0)) s"
 	if [ "$kind" = fetchmail ]; then customer_fm "$c-1" "${popt[@]}"; else customer "$c-1" "${popt[@]}"; fi
 	if ! wait_for 120 test -s "$WORK/cust-$c-1.state"; then
@@ -506,6 +584,7 @@ kill_case() {
 	fi
 	ok "$c: customer stopped at '$(cat "$WORK/cust-$c-1.state")' (after $(find "$WORK/sink-$c-1" -name '*.msg' | wc -l) stored)"
 	KILL_POST_RELEASE=:
+	later=:$WORK/sink-$c-down  # a session the kill function ran while the MTA was down, if any
 	"$fn" "$c"
 	touch "$WORK/cust-$c-1.release"
 	res=$(customer_wait "$c-1" 60)
@@ -555,8 +634,8 @@ kill_case() {
 		expect_eq "$c: exactly one duplicate: the message stored in the RFC 1047 window" \
 			"$(sed 's/.* dup=/dup=/' <<<"$line")/$dupids" "dup=1 lost=0/$inwin"
 	fi
-	left=$(e2e_leftovers "$RUNDIR" "^[^ ]*postqueue -c $PF_CONF")
-	expect_eq "$c: no odmrd, postqueue, socket or lock left after the last session" "$left" ""
+	left=$(mta_leftovers)
+	expect_eq "$c: no odmrd, MTA runner, socket or lock left after the last session" "$left" ""
 }
 
 # --- the kill functions: do the damage, arrange the restart ---------------------------------------
@@ -617,6 +696,66 @@ if [[ $PARTS == *" kill "* ]]; then
 		k_odmrd window
 	kill_case lmtp-1047 script reply:5 "lmtp SIGKILLed after customer stored msg 5, before 250" \
 		k_lmtp window
+fi
+
+# ================================================================================================
+# Part 4: the same kills against Sendmail
+# ================================================================================================
+k_smrunner() {
+	local p
+	p=$(sm_runners | tr '\n' ' ')
+	if [ -n "$p" ]; then ok "$1: Sendmail queue runner(s) $p killed with SIGKILL"; else fail "$1: queue runner found"; fi
+	# shellcheck disable=SC2086
+	kill -KILL $p 2>/dev/null
+	# Nothing to restart: the next ATRN starts the next queue run.
+}
+k_smstop() {
+	local d
+	d=$(sm_daemon_pid)
+	sm_stop
+	expect_eq "$1: Sendmail is down: daemon $d and every process of the instance" "$(sm_pids)" ""
+	KILL_POST_RELEASE=k_smstop_restart
+}
+k_smstop_restart() {
+	local out
+	# odmrd starts its own queue runs (no daemon involved): an ATRN now still delivers.
+	out=$(session "$1-down")
+	expect_match "$1: ATRN while Sendmail's daemon is down -> 250, mail delivered" "$out" \
+		'^atrn=250 stored=[1-9][0-9]* end=quit$'
+	sm_daemon_start || fail "$1: the Sendmail daemon restarts"
+}
+
+if [[ $PARTS == *" sm "* ]]; then
+	# sendmail refuses maps and sockets below a group/world-writable directory (/tmp): the
+	# instance lives in /var/cache/odmrd-test, as t-31's does.
+	mkdir -p /var/cache/odmrd-test
+	chmod 755 /var/cache/odmrd-test
+	SMBASE=$(mktemp -d /var/cache/odmrd-test/faults.XXXXXX) && chmod 755 "$SMBASE" || { fail "mktemp"; t_summary; }
+	if sm_setup "$SMBASE/sm" "$SMBASE/run" a.example >"$WORK/sm_setup.out" 2>&1; then
+		ok "sm: private Sendmail instance $SM_WORK"
+		MTA=sendmail
+		RUNDIR=$SMBASE/run
+		if sm_daemon_start; then
+			ok "sm: its daemon runs (pid $(sm_daemon_pid), -bd on loopback)"
+		else
+			fail "sm: its daemon starts"
+		fi
+		write_conf "$WORK/sm.conf" mta=sendmail sendmail="$SM_SENDMAIL" sendmail_cf="$SM_CF" \
+			run_dir="$RUNDIR" -postqueue idle_timeout=60 session_timeout=600
+		start_odmrd "$WORK/sm.conf" || t_summary
+		MAIN_PORT=$PORT
+		MAIN_INETD_LOG=$INETD_LOG
+		kill_case sm-runner-kill script big "Sendmail queue runner SIGKILLed inside DATA" k_smrunner
+		kill_case sm-odmrd-kill script big "odmrd SIGKILLed inside DATA (Sendmail)" k_odmrd
+		kill_case sm-cust-kill script big "scripted customer SIGKILLed inside DATA (Sendmail)" k_customer
+		kill_case sm-stop script big "Sendmail stopped inside DATA, restarted" k_smstop
+		kill_case sm-odmrd-1047 script reply:5 "odmrd SIGKILLed after customer stored msg 5 (Sendmail)" \
+			k_odmrd window
+		kill_case sm-runner-1047 script reply:5 "queue runner SIGKILLed after customer stored msg 5" \
+			k_smrunner window
+	else
+		fail "sm_setup: private Sendmail instance" "$(tail -20 "$WORK/sm_setup.out")"
+	fi
 fi
 
 echo "# kill cases (queued, delivered in session 1, delivered later, duplicates, lost):"
