@@ -639,13 +639,19 @@ kill_case() {
 }
 
 # --- the kill functions: do the damage, arrange the restart ---------------------------------------
-k_lmtp() {
-	local p
-	p=$(lmtp_pids | tr '\n' ' ')
-	if [ -n "$p" ]; then ok "$1: Postfix lmtp process(es) $p killed with SIGKILL"; else fail "$1: lmtp process found"; fi
+# k_agent: the MTA's delivery agent (Postfix's lmtp client, Sendmail's queue runner) dies.
+k_agent() {
+	local p what="Postfix lmtp"
+	if [ "$MTA" = sendmail ]; then
+		what="Sendmail queue runner"
+		p=$(sm_runners | tr '\n' ' ')
+	else
+		p=$(lmtp_pids | tr '\n' ' ')
+	fi
+	if [ -n "$p" ]; then ok "$1: $what process(es) $p killed with SIGKILL"; else fail "$1: $what process found"; fi
 	# shellcheck disable=SC2086
 	kill -KILL $p 2>/dev/null
-	# master starts a new lmtp on demand: nothing to restart.
+	# Nothing to restart: master starts a new lmtp on demand, the next ATRN a new queue run.
 }
 k_postfix() {
 	pf_stop
@@ -686,7 +692,7 @@ k_sink() {
 
 if [[ $PARTS == *" kill "* ]]; then
 	postsuper -c "$PF_CONF" -d ALL >/dev/null 2>&1
-	kill_case lmtp-kill script big "Postfix lmtp (odmrl) SIGKILLed inside DATA" k_lmtp
+	kill_case lmtp-kill script big "Postfix lmtp (odmrl) SIGKILLed inside DATA" k_agent
 	kill_case postfix-stop script big "Postfix stopped inside DATA, restarted" k_postfix
 	kill_case odmrd-kill script big "odmrd SIGKILLed inside DATA" k_odmrd
 	kill_case cust-kill script big "scripted customer SIGKILLed inside DATA" k_customer
@@ -695,20 +701,12 @@ if [[ $PARTS == *" kill "* ]]; then
 	kill_case odmrd-1047 script reply:5 "odmrd SIGKILLed after customer stored msg 5, before 250" \
 		k_odmrd window
 	kill_case lmtp-1047 script reply:5 "lmtp SIGKILLed after customer stored msg 5, before 250" \
-		k_lmtp window
+		k_agent window
 fi
 
 # ================================================================================================
 # Part 4: the same kills against Sendmail
 # ================================================================================================
-k_smrunner() {
-	local p
-	p=$(sm_runners | tr '\n' ' ')
-	if [ -n "$p" ]; then ok "$1: Sendmail queue runner(s) $p killed with SIGKILL"; else fail "$1: queue runner found"; fi
-	# shellcheck disable=SC2086
-	kill -KILL $p 2>/dev/null
-	# Nothing to restart: the next ATRN starts the next queue run.
-}
 k_smstop() {
 	local d
 	d=$(sm_daemon_pid)
@@ -745,14 +743,14 @@ if [[ $PARTS == *" sm "* ]]; then
 		start_odmrd "$WORK/sm.conf" || t_summary
 		MAIN_PORT=$PORT
 		MAIN_INETD_LOG=$INETD_LOG
-		kill_case sm-runner-kill script big "Sendmail queue runner SIGKILLed inside DATA" k_smrunner
+		kill_case sm-runner-kill script big "Sendmail queue runner SIGKILLed inside DATA" k_agent
 		kill_case sm-odmrd-kill script big "odmrd SIGKILLed inside DATA (Sendmail)" k_odmrd
 		kill_case sm-cust-kill script big "scripted customer SIGKILLed inside DATA (Sendmail)" k_customer
 		kill_case sm-stop script big "Sendmail stopped inside DATA, restarted" k_smstop
 		kill_case sm-odmrd-1047 script reply:5 "odmrd SIGKILLed after customer stored msg 5 (Sendmail)" \
 			k_odmrd window
 		kill_case sm-runner-1047 script reply:5 "queue runner SIGKILLed after customer stored msg 5" \
-			k_smrunner window
+			k_agent window
 	else
 		fail "sm_setup: private Sendmail instance" "$(tail -20 "$WORK/sm_setup.out")"
 	fi
