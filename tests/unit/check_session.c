@@ -1312,6 +1312,7 @@ START_TEST(test_junk_command_limit)
 	cf_defaults(&cf);
 	ck_assert_uint_eq(cf.junk_command_limit, 100);
 	cf.hostname = strdup(HOST);
+	free(cf.customer_map);
 	cf.customer_map = strdup(map);
 	new_session(NULL);
 	start();
