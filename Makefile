@@ -1,10 +1,14 @@
 # odmrd - RFC 2645 On-Demand Mail Relay server (provider side).
-# make, make check, make install [PREFIX=/usr/local DESTDIR=]; see README.md for the rest.
+# make, make check, make install [PREFIX=/usr/local DESTDIR=], make deb; see README.md for the rest.
 
 PREFIX  ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+DOCDIR  ?= $(PREFIX)/share/doc/odmrd
+EXAMPLESDIR ?= $(DOCDIR)/examples
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 
 CC      ?= cc
 # Warnings are errors in CI and `make check-sanitize` (WERROR=-Werror), not in a user's build with
@@ -81,13 +85,60 @@ fuzz:
 fuzz-long:
 	fuzz/run.sh 0 -runs=10000000
 
+# What "make install" puts where (DESTDIR and the directories above are honoured); "make uninstall"
+# removes exactly these files, and the directories it leaves empty. The service files and the
+# examples name /usr/sbin/odmrd (the Debian package's path): installed, they name $(SBINDIR).
+# odmrd.conf is installed from the example only when none exists, and uninstalled only while it
+# is still identical to the example (an administrator's configuration is never removed).
+INST_BIN  = $(SBINDIR)/odmrd $(SBINDIR)/odmrd-map
+INST_MAN  = $(MANDIR)/man5/odmrd.conf.5 $(MANDIR)/man8/odmrd.8 $(MANDIR)/man8/odmrd-map.8
+INST_DOC  = $(DOCDIR)/README.md $(DOCDIR)/LICENSE
+EXAMPLE_SRC = etc/odmrd.conf.example xinetd.d/odmrd inetd/inetd.conf.odmrd \
+	$(sort $(wildcard mta/postfix/* mta/sendmail/*))
+INST_EXAMPLES = $(addprefix $(EXAMPLESDIR)/,$(EXAMPLE_SRC))
+INST_UNITS = $(SYSTEMDUNITDIR)/odmrd.socket $(SYSTEMDUNITDIR)/odmrd@.service $(TMPFILESDIR)/odmrd.conf
+INST_CONF = $(SYSCONFDIR)/odmrd/odmrd.conf
+INST_DIRS = $(EXAMPLESDIR)/mta/postfix $(EXAMPLESDIR)/mta/sendmail $(EXAMPLESDIR)/mta \
+	$(EXAMPLESDIR)/etc $(EXAMPLESDIR)/xinetd.d $(EXAMPLESDIR)/inetd $(EXAMPLESDIR) $(DOCDIR) \
+	$(SYSCONFDIR)/odmrd
+# inst_text SRC DEST: a text file, mode 0644, with /usr/sbin/odmrd replaced by $(SBINDIR)/odmrd.
+inst_text = sed 's|/usr/sbin/odmrd|$(SBINDIR)/odmrd|g' $(1) >$(DESTDIR)$(2).tmp && \
+	chmod 0644 $(DESTDIR)$(2).tmp && mv -f $(DESTDIR)$(2).tmp $(DESTDIR)$(2)
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/odmrd \
+		$(addprefix $(DESTDIR),$(sort $(dir $(INST_EXAMPLES))))
 	install -m 0755 odmrd odmrd-map $(DESTDIR)$(SBINDIR)/
 	install -m 0644 man/odmrd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/odmrd.8 man/odmrd-map.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	for f in $(EXAMPLE_SRC); do $(call inst_text,$$f,$(EXAMPLESDIR)/$$f) || exit 1; done
+	$(call inst_text,systemd/odmrd.socket,$(SYSTEMDUNITDIR)/odmrd.socket)
+	$(call inst_text,systemd/odmrd@.service,$(SYSTEMDUNITDIR)/odmrd@.service)
+	$(call inst_text,systemd/odmrd.tmpfiles,$(TMPFILESDIR)/odmrd.conf)
+	test -e $(DESTDIR)$(INST_CONF) || { $(call inst_text,etc/odmrd.conf.example,$(INST_CONF)); }
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INST_BIN) $(INST_MAN) $(INST_DOC) $(INST_EXAMPLES) $(INST_UNITS))
+	if [ -f $(DESTDIR)$(INST_CONF) ] && sed 's|/usr/sbin/odmrd|$(SBINDIR)/odmrd|g' \
+		etc/odmrd.conf.example | cmp -s - $(DESTDIR)$(INST_CONF); then rm -f $(DESTDIR)$(INST_CONF); fi
+	for d in $(addprefix $(DESTDIR),$(INST_DIRS)); do [ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; done
+
+# The Debian package (debian/, debhelper): built by dpkg-buildpackage in a copy of the tree under
+# $(DEBBUILD), so neither this tree (debian/rules clean runs "make clean") nor its parent
+# directory (where dpkg-buildpackage writes) is touched. Result: $(DEBBUILD)/odmrd_*.deb.
+# DEBFLAGS="-us -uc" also builds the source package (the package tests lint both).
+DEBBUILD ?= build/deb
+DEBFLAGS ?= -us -uc -b
+deb:
+	rm -rf $(DEBBUILD)
+	mkdir -p $(DEBBUILD)/odmrd
+	tar -c --exclude=./.git --exclude=./build --exclude=./tests/work --exclude='*.o' \
+		--exclude=./bench/results/tmp . | tar -x -C $(DEBBUILD)/odmrd
+	cd $(DEBBUILD)/odmrd && dpkg-buildpackage $(DEBFLAGS)
 
 clean:
 	rm -f odmrd odmrd-map *.o tests/unit/*.o tests/unit/check_odmrd fuzz/odmrd_fuzz
 
-.PHONY: all deps check check-faults check-sanitize demo bench fuzz fuzz-long install clean
+.PHONY: all deps check check-faults check-sanitize demo bench fuzz fuzz-long install uninstall deb clean
