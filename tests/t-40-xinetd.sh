@@ -8,7 +8,9 @@
 # domain -> 450, QUIT), xinetd's per_source limit, TCP wrappers both in xinetd ("libwrap =
 # odmrd": connection closed, no greeting) and in odmrd itself ("tcp_wrappers = yes": 421), and
 # that no odmrd process outlives its connection or xinetd, also with odmrd's privilege separation
-# ("user =" in odmrd.conf, xinetd starting it as root).
+# ("user =" in odmrd.conf, xinetd starting it as root). The entry ships disabled and logs to
+# syslog; the test enables it and points its log_type at a file (tests/package.sh runs it
+# unchanged under the system xinetd of a throwaway root, syslog included).
 #
 # libwrap reads /etc/hosts.allow and /etc/hosts.deny, so xinetd (and every odmrd it starts) runs
 # in a private mount namespace (unshare -m) where private files are bind-mounted over them; the
@@ -60,17 +62,18 @@ port = 366
 socket_type = stream
 protocol = tcp
 wait = no
-user = odmrd
-group = odmrd
-server = /usr/local/sbin/odmrd
+user = _odmrd
+group = _odmrd
+server = /usr/sbin/odmrd
 server_args = -f /etc/odmrd/odmrd.conf
 instances = 50
 per_source = 5
 cps = 50 10
+log_type = SYSLOG mail info
 log_on_success = PID HOST DURATION
 log_on_failure = HOST ATTEMPT
 libwrap = odmrd
-disable = no'
+disable = yes'
 expect_eq "shipped xinetd.d/odmrd has exactly the documented attributes" \
 	"$(attrs "$SHIPPED" | sort)" "$(echo "$want_attrs" | sort)"
 expect_eq "shipped xinetd.d/odmrd declares 'service odmrd' and no NAMEINARGS" \
@@ -99,9 +102,10 @@ free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# service_block NAME PORT CONF PER_SOURCE LIBWRAP: the shipped entry with test values.
+# service_block NAME PORT CONF PER_SOURCE LIBWRAP: the shipped entry with test values (enabled,
+# logging to $SLOG).
 service_block() {
-	awk -v name="$1" -v port="$2" -v conf="$3" -v ps="$4" -v lw="$5" -v odmrd="$ODMRD" '
+	awk -v name="$1" -v port="$2" -v conf="$3" -v ps="$4" -v lw="$5" -v odmrd="$ODMRD" -v slog="$SLOG" '
 		/^[[:space:]]*#/ || /^[[:space:]]*$/ { next }
 		/^service / { print "service " name; next }
 		/^[[:space:]]*\{/ { print; print "\tid = " name; print "\tbind = 127.0.0.1"; next }
@@ -114,6 +118,8 @@ service_block() {
 			else if (key == "server_args") $0 = "\tserver_args = -f " conf
 			else if (key == "per_source") $0 = "\tper_source = " ps
 			else if (key == "libwrap") $0 = "\tlibwrap = " lw
+			else if (key == "log_type") $0 = "\tlog_type = FILE " slog
+			else if (key == "disable") $0 = "\tdisable = no"
 			print
 		}' "$SHIPPED"
 }
