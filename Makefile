@@ -66,6 +66,11 @@ check-faults: deps
 check-sanitize: deps
 	tests/sanitize.sh
 
+# The Debian package: make deb (source and binary), lintian, install/purge and the shipped
+# service files in throwaway roots (tests/lib/troot.sh), with and without systemd running.
+check-package: deps
+	tests/package.sh
+
 # The main job shown end to end: private Postfix, odmrd under xinetd, real fetchmail.
 demo: deps
 	$(MAKE) all
@@ -141,4 +146,4 @@ deb:
 clean:
 	rm -f odmrd odmrd-map *.o tests/unit/*.o tests/unit/check_odmrd fuzz/odmrd_fuzz
 
-.PHONY: all deps check check-faults check-sanitize demo bench fuzz fuzz-long install uninstall deb clean
+.PHONY: all deps check check-faults check-sanitize check-package demo bench fuzz fuzz-long install uninstall deb clean

@@ -70,7 +70,7 @@ instances = 50
 per_source = 5
 cps = 50 10
 log_type = SYSLOG mail info
-log_on_success = PID HOST DURATION
+log_on_success = PID HOST DURATION EXIT
 log_on_failure = HOST ATTEMPT
 libwrap = odmrd
 disable = yes'
@@ -230,7 +230,7 @@ wait_for 10 no_servers
 expect_match "(a) xinetd logged START with pid and host" "$(cat "$SLOG")" '^.*: START: odmrd pid=[0-9]+ from=127\.0\.0\.1$'
 wait_for 10 grep -q 'EXIT: odmrd ' "$SLOG"
 expect_match "(a) xinetd logged EXIT with the duration" "$(grep 'EXIT: odmrd ' "$SLOG" | head -1)" \
-	'EXIT: odmrd (status=0 )?pid=[0-9]+ duration=[0-9]+\(sec\)$'
+	'EXIT: odmrd status=0 pid=[0-9]+ duration=[0-9]+\(sec\)$'
 
 # --- (b) per_source = 2 -------------------------------------------------------------------------
 

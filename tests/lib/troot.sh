@@ -21,6 +21,9 @@
 #                                            passed through, a clean environment (PATH, HOME,
 #                                            LANG=C.UTF-8) and / as cwd; returns CMD's status.
 #   troot_sh 'SHELL TEXT'                    bash -c TEXT inside (set -e is NOT implied).
+#   troot_changes                            what was written in the root so far, one line per
+#                                            path: "f /etc/x" (file), "d /etc" (directory),
+#                                            "l ..." (symlink), "D /etc/y" (deleted).
 #   troot_stop                               kill everything inside, drop the namespaces and
 #                                            the cgroups made for them. Also run by the suite's
 #                                            exit trap (troot_start registers it).
@@ -127,6 +130,13 @@ troot_exec() {
 
 # troot_sh TEXT: bash -c TEXT inside.
 troot_sh() { troot_exec bash -c "$1"; }
+
+# troot_changes: the overlay's upper layer (only the root's mount namespace sees it), as paths.
+troot_changes() {
+	[ -n "$TROOT_PID" ] || { troot_log "troot_changes: not started"; return 1; }
+	nsenter -t "$TROOT_PID" -m -- find "$WORK/troot/rw/upper" -mindepth 1 \
+		\( -type c -printf 'D /%P\n' \) -o -printf '%y /%P\n' | sort -k2
+}
 
 # troot_stop: end the root (idempotent).
 troot_stop() {
