@@ -77,7 +77,8 @@ troot_start() {
 	) >"$WORK/troot.log" 2>&1 &
 	TROOT_UNSHARE_PID=$!
 	T_BG_PIDS+=("$TROOT_UNSHARE_PID")
-	trap 'troot_stop; t_cleanup' EXIT
+	# t_cleanup exits with the status it finds in $?: keep the suite's.
+	trap 'troot_rc=$?; troot_stop; (exit "$troot_rc"); t_cleanup' EXIT
 
 	if ! wait_for 10 troot_pid_found; then
 		troot_log "the namespace did not start: $(tail -5 "$WORK/troot.log")"
