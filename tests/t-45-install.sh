@@ -47,7 +47,8 @@ $(grep -v -E '^(#|$)' "$D/usr/local/share/doc/odmrd/examples/inetd/inetd.conf.od
 	"ExecStart=/usr/local/sbin/odmrd -f /etc/odmrd/odmrd.conf
  server = /usr/local/sbin/odmrd
 /usr/local/sbin/odmrd"
-expect_eq "no installed file names /usr/sbin/odmrd any more" "$(grep -rl '/usr/sbin/odmrd' "$D")" ""
+expect_eq "no installed service file or example names /usr/sbin/odmrd any more" \
+	"$(grep -rl '/usr/sbin/odmrd' "$D/etc" "$D/usr/local/lib" "$D/usr/local/share/doc/odmrd/examples")" ""
 expect_eq "the installed binaries are the built ones" \
 	"$(cmp "$D/usr/local/sbin/odmrd" "$TOP/odmrd" 2>&1)$(cmp "$D/usr/local/sbin/odmrd-map" "$TOP/odmrd-map" 2>&1)" ""
 
