@@ -49,10 +49,6 @@ load_keys=(auth_fail_delay_ms=0 error_delay_ms=0 idle_timeout=30 session_timeout
 write_conf "$WORK/main.conf" "${load_keys[@]}"
 write_conf "$WORK/nomap.conf" "${load_keys[@]}" customer_map="$WORK/no-such-map.db"
 
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # service NAME PORT CONF: an xinetd entry without limits that would refuse load.
 service() {
 	printf '%s\n' "service $1" "{" "	id = $1" "	type = UNLISTED" "	port = $2" "	bind = 127.0.0.1" \

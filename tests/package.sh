@@ -26,6 +26,7 @@ for t in dpkg-buildpackage lintian unshare nsenter saslpasswd2; do
 	command -v "$t" >/dev/null || { fail "$t is installed (tools/install-deps.sh)"; t_summary; }
 done
 A=alice:alice-secret
+# The customers' passwords (the map is built inside the roots, with the installed odmrd-map).
 mk_sasldb "$WORK/sasldb2" provider.test alice alice-secret bob bob-secret ||
 	fail "saslpasswd2 could not build the sasldb"
 

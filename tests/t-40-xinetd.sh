@@ -81,10 +81,7 @@ expect_eq "shipped xinetd.d/odmrd declares 'service odmrd' and no NAMEINARGS" \
 
 # --- fixtures ---------------------------------------------------------------------------------
 
-mk_sasldb "$WORK/sasldb2" provider.test alice alice-secret bob bob-secret ||
-	fail "saslpasswd2 could not build the sasldb"
-mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' ||
-	fail "odmrd-map could not build the map"
+t_customers
 mkdir -p "$WORK/run"
 write_conf "$WORK/odmrd1.conf" log_file="$LOG1"
 write_conf "$WORK/odmrd2.conf" log_file="$LOG2" tcp_wrappers=yes
@@ -95,12 +92,6 @@ getent passwd "$PS_USER" >/dev/null || PS_USER=
 write_conf "$WORK/odmrd3.conf" log_file="$LOG3" ${PS_USER:+user=$PS_USER}
 : >"$ALLOW"
 : >"$DENY"
-
-# free_port: a currently unused loopback port (xinetd binds it a moment later; start_xinetd
-# retries with fresh ports if that race is ever lost).
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # service_block NAME PORT CONF PER_SOURCE LIBWRAP: the shipped entry with test values (enabled,
 # logging to $SLOG).

@@ -42,15 +42,8 @@ expect_eq "the shipped line's fields" "${f[*]}" \
 
 # --- fixtures -----------------------------------------------------------------------------------
 
-mk_sasldb "$WORK/sasldb2" provider.test alice alice-secret bob bob-secret ||
-	fail "saslpasswd2 could not build the sasldb"
-mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' ||
-	fail "odmrd-map could not build the map"
+t_customers
 write_conf "$WORK/odmrd.conf"
-
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # inetd_conf PORT: the shipped line with the test's address, account, program and config (the
 # socket type, protocol and nowait.N - the rate limit under test - stay as shipped).

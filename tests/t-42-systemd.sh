@@ -70,17 +70,11 @@ expect_eq "(a) odmrd.tmpfiles: /run/odmrd 2750 _odmrd:postfix" "$(grep -v '^#' "
 
 # --- fixtures -----------------------------------------------------------------------------------
 
-mk_sasldb "$WORK/sasldb2" provider.test alice alice-secret bob bob-secret ||
-	fail "saslpasswd2 could not build the sasldb"
-mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' ||
-	fail "odmrd-map could not build the map"
+t_customers
 write_conf "$WORK/odmrd.conf"
 
 # --- (b) systemd-socket-activate on the host ----------------------------------------------------
 
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # The service's ExecStart with the program and the config file of the test.
 read -r -a exec_start <<<"$(settings "$SERVICE" | sed -n 's/^ExecStart=//p')"
 expect_eq "(b) ExecStart is the program and -f CONFIG" "${exec_start[*]:1}" "-f /etc/odmrd/odmrd.conf"

@@ -181,6 +181,21 @@ mk_map() {
 	timeout 20 "$ODMRD_MAP" "$src"
 }
 
+# t_customers: the suites' usual customers - $WORK/sasldb2 (realm provider.test: alice with
+# password alice-secret, bob with bob-secret) and the map $WORK/customers.db (alice: a.example,
+# b.example; bob: c.example); a failure is recorded as a failed case.
+t_customers() {
+	mk_sasldb "$WORK/sasldb2" provider.test alice alice-secret bob bob-secret ||
+		fail "saslpasswd2 could not build the sasldb"
+	mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' ||
+		fail "odmrd-map could not build the map"
+}
+
+# free_port: a loopback TCP port unused at this moment (a server binds it a moment later).
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # t_fake_mta: $WORK/bin/postqueue and $WORK/bin/sendmail that report an empty queue and record
 # their argv in $WORK/bin/CMD.calls, so a granted ATRN never reaches the system's MTA (453).
 t_fake_mta() {
