@@ -9,9 +9,11 @@
 # private /proc, a read-only /sys, a minimal /dev (no host console, no block devices), /run and
 # /tmp as tmpfs, binds SHARE at /troot, brings up lo, then chroots and either execs systemd
 # (boot mode) or a small reaping init (PID 1 must reap orphaned daemons).
-# Trusts: its arguments (from troot.sh). Invariant: nothing is mounted outside this mount
-# namespace (unshare gave it private propagation), so the host sees none of it.
-# Usage: troot-init.sh BASE SHARE HOSTNAME MODE   (MODE: boot | plain)
+# Trusts: its arguments and TROOT_DROP_CAPS (from troot.sh). Invariants: nothing is mounted
+# outside this mount namespace (unshare gave it private propagation), so the host sees none of
+# it; /proc/sys is read-only and every process inside lacks the capabilities in
+# TROOT_DROP_CAPS, so nothing inside changes the kernel's global settings, modules or clock.
+# Usage: TROOT_DROP_CAPS=-cap,... troot-init.sh BASE SHARE HOSTNAME MODE   (MODE: boot | plain)
 set -eu
 base=$1 share=$2 name=$3 mode=$4
 R=$base/root
@@ -22,6 +24,13 @@ mkdir -p "$base/rw/upper" "$base/rw/work"
 mount -t overlay troot -o "lowerdir=/,upperdir=$base/rw/upper,workdir=$base/rw/work" "$R"
 
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
+# Kernel settings are global: read-only here, so neither systemd-sysctl nor binfmt nor anything
+# run inside can change the host's (the capabilities troot.sh drops cover modules and the clock).
+for p in sys sysrq-trigger; do
+	[ -e "$R/proc/$p" ] || continue
+	mount --bind "$R/proc/$p" "$R/proc/$p"
+	mount -o remount,bind,ro "$R/proc/$p"
+done
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
 if [ "$mode" = boot ]; then
 	# This cgroup namespace's root is the cgroup troot.sh made for it: systemd manages only that.
@@ -66,12 +75,12 @@ if [ "$mode" = boot ]; then
 		After=basic.target
 		AllowIsolate=yes
 	EOF
-	exec chroot "$R" /usr/bin/env -i container=odmrd-troot PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-		/lib/systemd/systemd --unit=troot.target
+	exec setpriv --bounding-set "$TROOT_DROP_CAPS" chroot "$R" /usr/bin/env -i container=odmrd-troot \
+		PATH=/usr/sbin:/usr/bin:/sbin:/bin /lib/systemd/systemd --unit=troot.target
 fi
 touch "$R/run/troot-ready"
 # A minimal init: reap every child (daemons started inside are re-parented here), exit on TERM.
-exec chroot "$R" /usr/bin/python3 -c '
+exec setpriv --bounding-set "$TROOT_DROP_CAPS" chroot "$R" /usr/bin/python3 -c '
 import os, signal, time
 signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
 while True:

@@ -36,6 +36,10 @@
 TROOT_PID=
 TROOT_UNSHARE_PID=
 TROOT_CGROUPS=()
+# Capabilities no process inside gets (setpriv --bounding-set): the ones that reach past the
+# namespaces - kernel modules, the clock, raw I/O, kernel log, accounting, audit and LSM
+# control, BPF and perf. Together with the read-only /proc/sys the root cannot change the host.
+export TROOT_DROP_CAPS=-sys_module,-sys_time,-sys_rawio,-syslog,-sys_pacct,-wake_alarm,-block_suspend,-audit_control,-mac_admin,-mac_override,-bpf,-perfmon
 
 # troot_log TEXT: harness messages, marked as such in the suite's output.
 troot_log() { printf '# troot: %s\n' "$*" >&2; }
@@ -92,8 +96,7 @@ troot_start() {
 			troot_stop
 			return 1
 		fi
-		state=$(timeout 60 nsenter -t "$TROOT_PID" -m -p -n -u -C -r -w -- \
-			systemctl is-system-running --wait 2>&1)
+		state=$(troot_exec timeout 60 systemctl is-system-running --wait 2>&1)
 		case $state in
 		running | degraded) ;;
 		*)
@@ -125,7 +128,7 @@ troot_pid_found() {
 # troot_exec CMD [ARG...]: run CMD inside, as root, in every namespace of the root.
 troot_exec() {
 	[ -n "$TROOT_PID" ] || { troot_log "troot_exec: not started"; return 125; }
-	nsenter -t "$TROOT_PID" -m -p -n -u -C -r -w -- \
+	nsenter -t "$TROOT_PID" -m -p -n -u -C -r -w -- setpriv --bounding-set "$TROOT_DROP_CAPS" \
 		/usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"
 }
 
