@@ -163,8 +163,9 @@ fi
 # A stock Debian has no policy-rc.d; the host's (if any) would stop the maintainer scripts'
 # systemctl start/stop from acting.
 troot_exec rm -f /usr/sbin/policy-rc.d
-out=$(troot_exec dpkg -i "$DEB" 2>&1)
-expect_eq "(5) dpkg -i on a booted system: exit 0" "$?" "0"
+out=$(troot_exec apt-get install -y -q "$DEB" 2>&1)
+expect_eq "(5) apt-get install ./odmrd_*.deb on a booted system: exit 0, installed" \
+	"$?:$(troot_exec dpkg-query -W -f='${db:Status-Abbrev}' odmrd)" "0:ii "
 listening() { troot_exec ss -Hltn 'sport = :366' | awk '{ print $4 }' | sort | tr '\n' ' '; }
 expect_eq "(5) installed: odmrd.socket disabled and inactive, nothing on port 366" \
 	"$(troot_exec systemctl is-enabled odmrd.socket 2>&1):$(troot_exec systemctl is-active odmrd.socket 2>&1):$(listening)" \

@@ -30,8 +30,22 @@
 # The host's files are visible inside at their usual paths (the overlay's lower layer), so a
 # built .deb or a test script in the tree can be used directly; what is written inside stays
 # inside, except under /troot. Boot mode: troot_start returns once "systemctl
-# is-system-running --wait" says running or degraded; journalctl works inside.
-# Nesting: one troot per suite at a time (TROOT_* globals).
+# is-system-running --wait" says running or degraded; journalctl works inside (odmrd's syslog
+# lines land there), "systemctl start postfix" starts the system Postfix inside. Packages: every
+# dependency of odmrd is installed on the host (tools/install-deps.sh), so "dpkg -i DEB" or
+# "apt-get install -y /absolute/path/odmrd_*.deb" works without a network. A host's
+# /usr/sbin/policy-rc.d (Docker-style images have one) is visible inside too and stops
+# maintainer scripts from starting or stopping services: remove it inside
+# (troot_exec rm -f /usr/sbin/policy-rc.d) to behave like a stock Debian.
+# Limits: the kernel is the host's (/proc/sys is read-only inside, and module, clock, raw-I/O,
+# BPF and similar capabilities are dropped); one troot per suite at a time (TROOT_* globals).
+# Example (what tests/package.sh does):
+#     . tests/lib/common.sh; . tests/lib/troot.sh
+#     troot_start --boot || t_summary
+#     troot_exec dpkg -i "$DEB"
+#     troot_exec systemctl enable --now odmrd.socket
+#     troot_exec python3 "$LIB/odmrclient.py" --port 366 ehlo quit
+#     troot_stop
 
 TROOT_PID=
 TROOT_UNSHARE_PID=
