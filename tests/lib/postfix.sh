@@ -59,8 +59,8 @@
 # Permissions (odmrd as root in tests; what a non-root odmrd needs)
 # - The lmtp client runs as user postfix: it needs search (x) on every directory
 #   above the socket and write on the socket. A socket made 0755 (umask 022) gives
-#   "connect to ...: Permission denied". pf_setup makes RUNDIR root:postfix 0750;
-#   sockets should be group postfix, mode 0660 (as fake_lmtp_server.py does).
+#   "connect to ...: Permission denied". pf_setup makes RUNDIR root:postfix 2750
+#   (odmrd's layout: set-group-ID, so odmrd's 0660 sockets get group postfix).
 # - Non-root odmrd: `postqueue -c CONF` (also MAIL_CONFIG=CONF, and sendmail -C) for
 #   a non-default CONF is refused, exit 69: "unauthorized configuration directory
 #   name" / 'specify "alternate_config_directories = CONF" or
@@ -145,9 +145,9 @@ pf_setup() {
 	# (data_directory is left to postfix start, which creates it owned by postfix.)
 	mkdir -p "$PF_CONF" "$PF_QUEUE" "$rundir" || return
 	chmod 0755 "$work" "$PF_CONF" || return
-	# RUNDIR: group postfix may search it, nobody else; odmrd (root in tests) binds
-	# its sockets here and must make each socket writable by user/group postfix.
-	chown root:postfix "$rundir" && chmod 0750 "$rundir" || return
+	# RUNDIR: odmrd's layout (odmrd runs as root in tests): group postfix may search it,
+	# nobody else; set-group-ID, so the 0660 sockets odmrd binds get group postfix.
+	chown root:postfix "$rundir" && chmod 2750 "$rundir" || return
 	if ! runuser -u postfix -- test -x "$rundir"; then
 		pf__err "pf_setup: user postfix cannot search $rundir (check parent directory modes)"
 		return
