@@ -30,7 +30,7 @@
 #define PF_RELEASE_MAX 3    /* releases of one ID that a flush race deferred again */
 #define PF_QUIET_MS 20      /* relay quiet this long before a listing is worth its cost */
 #define PF_GAP_MIN_MS 30    /* first gap between listings while Postfix still has mail moving */
-#define PF_GAP_MAX_MS 500
+#define PF_GAP_MAX_MS 1000
 
 /* True if WHY is the reason defer_transports gives: held, not tried. */
 static bool td_reason(const char *why)
@@ -138,21 +138,36 @@ static void pf_take_listing(struct mta_run *m, bool at_start)
 	}
 }
 
-/* Before the 250: fast flush per domain, then one postqueue -i so a broken postqueue is a 451. */
+/*
+ * Before the 250: fast flush per domain, then the first postqueue -i, so that a postqueue that
+ * cannot release anything is a 451. When neither ran (no -s worked, nothing deferred), one
+ * postqueue -i of a message the listing shows moving proves Postfix is up: as root, postqueue -j
+ * reads a stopped instance's queue directly and shows its active mail as moving for ever.
+ */
 static int pf_start(struct mta_run *m)
 {
+	unsigned flushed = 0;
+
 	for (size_t i = 0; i < m->n; i++) {
 		const char *d = m->dom[i];
 		int st = mta_job_run(m, PS_FLUSH, &d, 1);
-		if (st != 0)
+		if (st == 0)
+			flushed++;
+		else
 			log_msg(LOG_INFO, "postqueue -s %s: status %d; releasing its mail by queue ID", d, st);
 	}
 	if (mta_list(m, pf_scan_line) < 0)
 		return -1;
 	pf_take_listing(m, true);
-	if (pf_release_next(m) == 0)
-		return m->jobs_failed ? -1 : 0;
-	int st = mta_job_wait(m);
+	int st = 0;
+	if (pf_release_next(m))
+		st = mta_job_wait(m);
+	else if (m->jobs_failed)
+		st = -1;
+	else if (flushed == 0 && m->scan.nfound > 0) {
+		const char *id = m->scan.found[0].id;
+		st = mta_job_run(m, PS_RELEASE, &id, 1);
+	}
 	if (st != 0) {
 		log_msg(LOG_ERR, "postqueue -i failed (status %d)", st);
 		return -1;

@@ -12,10 +12,11 @@
  * closed unanswered. Trusts the MTA for what it sends, but still checks line endings so a
  * malformed stream can never desynchronise the two sides, and refuses (4xx, never forwarded) a
  * recipient outside the domain the socket was bound for, so nothing but mail of a granted domain
- * reaches this customer. Trusts nothing from the customer beyond well-formed replies. Invariants: at most one MTA connection owns the customer between MAIL and
- * the end of its transaction, and other connections are not read meanwhile; we never finish a
- * message the MTA did not finish (an MTA lost mid-DATA ends the customer session unfinished, so the
- * customer discards the partial message); a lost customer drops every MTA connection unanswered,
+ * reaches this customer. Trusts nothing from the customer beyond well-formed replies.
+ * Invariants: at most one MTA connection owns the customer between MAIL and the end of its
+ * transaction, and other connections are not read meanwhile; we never finish a message the MTA
+ * did not finish (an MTA lost mid-DATA ends the customer session unfinished, so the customer
+ * discards the partial message); a lost customer drops every MTA connection unanswered,
  * so the MTA keeps the mail queued.
  */
 #include <ctype.h>
@@ -293,6 +294,7 @@ static bool relay_rcpt_in(const char *line, size_t len, const char *domain)
 	size_t dl = (size_t)(gt - at - 1);
 	return dl == strlen(domain) && strncasecmp(at + 1, domain, dl) == 0;
 }
+
 /* True if C may talk now: no other connection's transaction holds the customer. */
 static bool relay_may_talk(const struct relay *r, const struct mconn *c)
 {
