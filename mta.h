@@ -61,6 +61,8 @@ struct mta_run {
 	unsigned jobs_failed;
 	long long next_check;  /* Postfix: earliest next queue listing (net_now_ms) */
 	unsigned check_gap;    /* Postfix: current gap between listings, ms */
+	unsigned clean;        /* Postfix: listings in a row with nothing of ours on its way */
+	long long listed_at;   /* Postfix: when the last listing started (net_now_ms) */
 	unsigned rounds;       /* Sendmail: extra runs for mail queued during the session */
 	unsigned left;         /* recipients of ours still queued at the end */
 	char left_why[200];

@@ -11,7 +11,7 @@
  * (verified with 3.7: lmtp connects at once). Mail that arrives during the session, or that a
  * flush race deferred again ("deferred transport"), is released the same way as it shows up.
  *
- * The session is over when the relay is quiet and a listing shows nothing of ours in
+ * The session is over when the relay is quiet and two listings in a row show nothing of ours in
  * incoming/active and nothing deferred that is still ours to release: QUIT follows within
  * tens of milliseconds of the last end-of-data reply, instead of waiting for lmtp to close its
  * cached connection. Mail still queued then (refused by the customer, on hold) is counted for
@@ -31,6 +31,7 @@
 #define PF_QUIET_MS 20      /* relay quiet this long before a listing is worth its cost */
 #define PF_GAP_MIN_MS 30    /* first gap between listings while Postfix still has mail moving */
 #define PF_GAP_MAX_MS 1000
+#define PF_CONFIRM_MS 10    /* before the second clean listing */
 
 /* True if WHY is the reason defer_transports gives: held, not tried. */
 static bool td_reason(const char *why)
@@ -184,22 +185,34 @@ static int pf_finished(struct mta_run *m, const struct mta_tick *t)
 	if (m->job > 0 || pf_release_next(m))
 		return 0;
 	long long now = net_now_ms();
-	if (!t->quiet) {
+	/* Relay activity since the last listing (a whole transaction can pass within one step):
+	 * the queue is moving, start over with short gaps. */
+	if (!t->quiet || now - t->quiet_ms > m->listed_at) {
 		m->check_gap = PF_GAP_MIN_MS;
 		m->next_check = 0;
-		return 0;
+		m->clean = 0;
 	}
-	if (t->quiet_ms < PF_QUIET_MS || now < m->next_check)
+	if (!t->quiet || t->quiet_ms < PF_QUIET_MS || now < m->next_check)
 		return 0;
+	m->listed_at = now;
 	if (mta_list(m, pf_scan_line) < 0)
 		return -1;
 	pf_take_listing(m, false);
 	bool more = m->scan.rcpts_moving > 0;
 	for (size_t i = 0; i < m->nid && !more; i++)
 		more = m->id[i].pending;
-	if (!more) {
+	/*
+	 * showq reads the queue directories one after another: a message renamed from incoming to
+	 * active meanwhile is in neither. A second clean listing a moment later is the answer.
+	 */
+	m->clean = more ? 0 : m->clean + 1;
+	if (m->clean >= 2) {
 		mta_note_left(m, &m->scan);
 		return 1;
+	}
+	if (!more) {
+		m->next_check = net_now_ms() + PF_CONFIRM_MS;
+		return 0;
 	}
 	m->next_check = now + m->check_gap;
 	m->check_gap = m->check_gap * 2 > PF_GAP_MAX_MS ? PF_GAP_MAX_MS : m->check_gap * 2;
