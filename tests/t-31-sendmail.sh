@@ -584,10 +584,32 @@ verify "8: every message exactly once, those queued during the session included"
 expect_eq "8: nothing left queued for a.example" "$(queued a.example)" 0
 
 # ==================================================================================================
+# 9: user = nobody: the session runs unprivileged and asks the root helper, with typed requests,
+# to list the queue and to run the queue IDs (Sendmail's queue is root's). run_dir is then the
+# session's own (nobody, 2750); the sockets it binds get run_dir's group.
+# ==================================================================================================
+cp "$WORK/sasldb2" "$WORK/sasldb2.nobody" && chown nobody "$WORK/sasldb2.nobody"
+chmod 644 "$WORK/customers.db"
+sm_conf "$WORK/nobody.conf" user=nobody sasl_sasldb_path="$WORK/sasldb2.nobody" log_file="$WORK/odmrd.log"
+start_odmrd "$WORK/nobody.conf" || t_summary
+NOBODY_PORT=$PORT
+chown nobody "$RUNDIR" && chmod 2750 "$RUNDIR"
+n0=$(envelopes)
+for i in 1 2 3; do mk_msg "c9-$i" | inj "c9-$i" sender@sender.example "p9$i@a.example"; done
+settle $((n0 + 3)) || fail "9: 3 envelopes queued"
+e2e_sink_start c9 || t_summary
+sess "9: user = nobody, root helper" alice a.example 0 250 "$NOBODY_PORT"
+verify "9: the three arrive once through the helper's queue run" "$(sinks c9)" 'c9-*'
+expect_eq "9: the helper refused no request of the session" \
+	"$(printf '%s\n' "$SESSION_LOG" | grep -c 'privsep: refused')" 0
+chown root "$RUNDIR"
+chmod 0750 "$RUNDIR"
+
+# ==================================================================================================
 check_no_crashes
 verify "all sessions together: every injected recipient but x@a.example.evil delivered exactly once" \
 	"$(for d in "$WORK"/sink-*/; do printf '%s:' "${d%/}"; done | sed 's/:$//')" \
-	'c1-*' 'n*' c2-mix c2-bob 'c2c-*' 'c3-tf' 'c3-part' 'c4*' 'c5-*' 'c7-*' 'c8-*'
+	'c1-*' 'n*' c2-mix c2-bob 'c2c-*' 'c3-tf' 'c3-part' 'c4*' 'c5-*' 'c7-*' 'c8-*' 'c9-*'
 check "fetchmail left nothing in root's HOME" test ! -e /root/.fetchids
 echo "# sessions (label, user, fetchdomains, fetchmail rc, odmrd fields, odmrd messages, sink files, wall time):"
 printf '#   %s\n' "${STATS[@]}"
