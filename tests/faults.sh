@@ -550,7 +550,7 @@ customer_fm() {
 		    smtphost 127.0.0.1/$(cat "$WORK/cust-$name.port")
 	EOF
 	chmod 600 "$home/fetchmailrc"
-	spawn env HOME="$home" FETCHMAILHOME="$home" fetchmail -f "$home/fetchmailrc" --nosyslog -v \
+	spawn env HOME="$home" FETCHMAILHOME="$home" fetchmail -f "$home/fetchmailrc" --nosyslog -v --pidfile "$home/fetchmail.pid" \
 		</dev/null >"$home/out" 2>&1
 	CUST_PID=$BG_PID
 }
