@@ -23,11 +23,13 @@ LIBS    = $(SASL_LIBS) -lgdbm -ljansson
 CHECK_LIBS = $(shell pkg-config --libs check)
 
 CORE_OBJS = session.o linebuf.o log.o config.o domains.o
-DAEMON_OBJS = odmrd.o auth.o handoff.o relay.o proc.o net.o $(CORE_OBJS)
+MTA_OBJS = mta.o mta_postfix.o mta_sendmail.o privsep.o proc.o rundir.o
+DAEMON_OBJS = odmrd.o auth.o handoff.o relay.o net.o $(MTA_OBJS) $(CORE_OBJS)
 MAP_OBJS = odmrd-map.o domains.o
 UNIT_OBJS = tests/unit/check_main.o tests/unit/check_linebuf.o tests/unit/check_domains.o \
 	tests/unit/check_config.o tests/unit/check_session.o tests/unit/check_map.o \
-	tests/unit/check_relay.o tests/unit/fake_auth.o tests/unit/fake_handoff.o tests/unit/fake_base64.o
+	tests/unit/check_relay.o tests/unit/check_mta.o tests/unit/fake_auth.o tests/unit/fake_handoff.o \
+	tests/unit/fake_base64.o
 
 all: odmrd odmrd-map
 
@@ -43,9 +45,11 @@ odmrd-map: $(MAP_OBJS)
 tests/unit/%.o: tests/unit/%.c $(wildcard *.h) tests/unit/unit.h
 	$(CC) $(CPPFLAGS) -I. $(ALL_CFLAGS) -c -o $@ $<
 
-# The core links without libsasl2: the fakes stand in for auth.c, base64 from libresolv.
-tests/unit/check_odmrd: $(UNIT_OBJS) $(CORE_OBJS) relay.o net.o
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(CORE_OBJS) relay.o net.o -lgdbm -lresolv $(CHECK_LIBS)
+# The core links without libsasl2: the fakes stand in for auth.c, base64 from libresolv. The MTA
+# parsers and the privsep request protocol are tested as they are (no command is started).
+tests/unit/check_odmrd: $(UNIT_OBJS) $(CORE_OBJS) relay.o net.o $(MTA_OBJS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(CORE_OBJS) relay.o net.o $(MTA_OBJS) \
+		-lgdbm -ljansson -lresolv $(CHECK_LIBS)
 
 # The two commands of the README. Both install missing Debian packages first (root, apt-get),
 # so they work on a fresh Debian 12 machine.

@@ -52,9 +52,9 @@ static const struct cf_key cf_keys[] = {
 	{ "user", T_STR, S(user), 0, 0 },
 	{ "mta", T_MTA, S(mta), 0, 0 },
 	{ "run_dir", T_PATH, S(run_dir), 0, 0 },
+	{ "mta_user", T_STR, S(mta_user), 0, 0 },
 	{ "postqueue", T_PATH, S(postqueue), 0, 0 },
 	{ "postfix_config_dir", T_PATH, S(postfix_config_dir), 0, 0 },
-	{ "postfix_idle", T_UINT, S(postfix_idle), 1, 600 },
 	{ "sendmail", T_PATH, S(sendmail), 0, 0 },
 	{ "sendmail_cf", T_PATH, S(sendmail_cf), 0, 0 },
 	{ "exec_command", T_STR, S(exec_command), 0, 0 },
@@ -115,7 +115,6 @@ void cf_defaults(struct config *cf)
 	cf->mta = CF_MTA_POSTFIX;
 	cf->run_dir = cf_strdup("/run/odmrd");
 	cf->postqueue = cf_strdup("/usr/sbin/postqueue");
-	cf->postfix_idle = 2;
 	cf->sendmail = cf_strdup("/usr/sbin/sendmail");
 }
 

@@ -45,9 +45,9 @@ struct config {
 
 	enum cf_mta mta;
 	char *run_dir;               /* sockets and locks (/run/odmrd) */
+	char *mta_user;              /* account the MTA delivers to our sockets as; NULL = per mta */
 	char *postqueue;             /* /usr/sbin/postqueue */
 	char *postfix_config_dir;    /* postqueue -c DIR; NULL = default instance */
-	unsigned postfix_idle;       /* seconds with nothing open/active before QUIT (2) */
 	char *sendmail;              /* /usr/sbin/sendmail */
 	char *sendmail_cf;           /* sendmail -C FILE; NULL = default */
 	char *exec_command;          /* mta = exec: program and args, no shell */

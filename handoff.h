@@ -7,21 +7,13 @@
 
 #include <stddef.h>
 #include "config.h"
+#include "ho_stats.h"
 
 enum ho_status {
 	HO_READY,    /* mail waits, sockets bound, runner startable: answer 250 */
 	HO_NOMAIL,   /* nothing queued for these domains: 453 */
 	HO_BUSY,     /* another session holds this customer/domain, or asked too soon: 450 */
 	HO_TEMPFAIL  /* probe or set-up failed: 451, nothing sent */
-};
-
-/* What one reversed session did, for the summary log line. */
-struct ho_stats {
-	unsigned mta_conns;     /* MTA client connections carried */
-	unsigned messages;      /* end-of-data replies relayed */
-	unsigned rcpts_ok;      /* recipients the customer accepted */
-	unsigned rcpts_failed;  /* recipients the customer refused */
-	const char *result;     /* short word: "done", "customer-lost", "mta-error", ... */
 };
 
 struct handoff;

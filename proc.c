@@ -1,12 +1,13 @@
 /*
  * proc.c - child processes for MTA commands (postqueue, sendmail), and privilege separation.
  *
- * When odmrd starts as root with `user` set, it splits in two: a root helper that holds no
- * customer data (its fds 0-2 are /dev/null) and will only execute the configured postqueue or
- * sendmail with an allow-listed argument shape (-j, -s DOMAIN, -bp -v -qR@DOMAIN, -qf -qR@DOMAIN),
- * and the session process, which drops to `user` before it parses a single client byte.
- * Sendmail queue runs need root (restrictqrun, root-owned queue), so this is how a hardened
- * install reaches them. Without `user`, commands run directly as the invoking user.
+ * Started as root with `user` set, the session drops to that user before it parses a single
+ * client byte. Only mta = sendmail needs a root helper: its queue is root's (restrictqrun, a
+ * root-owned queue directory), so the process the super-server started stays root, holds no
+ * customer data (its fds 0-2 are /dev/null) and runs one typed request at a time (privsep.c
+ * builds the argv from the configuration; the session never names a program or an option). With
+ * mta = postfix, postqueue is set-group-ID postdrop and works for any user: no helper is forked,
+ * which also saves a process per session.
  *
  * Trusts: the config (read as root before the split). The helper trusts nothing the session
  * process sends. Invariants: no shell ever; a child inherits no descriptor but the three it is
@@ -21,22 +22,24 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "domains.h"
 #include "log.h"
+#include "net.h"
 #include "proc.h"
+#include "rundir.h"
 
-#define PS_MSG_MAX 4096
-#define PS_ARGS_MAX 15
-#define PS_JOB 1          /* the one job id the helper hands out */
+#define PS_JOB 1            /* the one job id the helper hands out */
+#define PS_KILL_GRACE_MS 3000
 
 static char *const proc_env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-static int ps_sock = -1;   /* session side of the helper channel, or -1: run directly */
+static int ps_sock = -1;    /* session side of the helper channel, or -1: run directly */
+static bool ps_busy;        /* the helper runs our job */
 
 /* See proc.h. */
 pid_t proc_exec(char *const argv[], int in_fd, int out_fd)
@@ -74,33 +77,17 @@ static int proc_try_reap(pid_t pid, int *status)
 	return 1;
 }
 
-/* True if S is "-qR@" followed by a valid domain. */
-static bool ps_qr(const char *s)
+/* Build REQ's argv and start it here; -1 (and a log line) if the request is refused. */
+static pid_t ps_run(const struct config *cf, const struct ps_req *req, int out_fd)
 {
-	return strncmp(s, "-qR@", 4) == 0 && dom_valid(s + 4, strlen(s + 4));
-}
+	struct ps_argv a;
+	char why[200];
 
-/* The helper's allow-list: the configured programs with the argument shapes handoff.c uses. */
-static bool ps_allowed(const struct config *cf, char **av, int ac)
-{
-	int i = 1;
-
-	if (cf->postqueue && !strcmp(av[0], cf->postqueue)) {
-		if (cf->postfix_config_dir && ac > 2 && !strcmp(av[1], "-c") &&
-		    !strcmp(av[2], cf->postfix_config_dir))
-			i = 3;
-		if (ac == i + 1 && !strcmp(av[i], "-j"))
-			return true;
-		return ac == i + 2 && !strcmp(av[i], "-s") && dom_valid(av[i + 1], strlen(av[i + 1]));
+	if (ps_argv(cf, req, &a, why, sizeof why) < 0) {
+		log_msg(LOG_ERR, "privsep: refused a request: %s", why);
+		return -1;
 	}
-	if (cf->sendmail && !strcmp(av[0], cf->sendmail)) {
-		if (cf->sendmail_cf && ac > 2 && !strcmp(av[1], "-C") && !strcmp(av[2], cf->sendmail_cf))
-			i = 3;
-		if (ac == i + 3 && !strcmp(av[i], "-bp") && !strcmp(av[i + 1], "-v"))
-			return ps_qr(av[i + 2]);
-		return ac == i + 2 && !strcmp(av[i], "-qf") && ps_qr(av[i + 1]);
-	}
-	return false;
+	return proc_exec(a.v, -1, out_fd);
 }
 
 /* Receive one request; returns its length, 0 at EOF, -1 on error. *fd: a passed descriptor or -1. */
@@ -122,22 +109,17 @@ static ssize_t ps_recv(int sock, char *buf, size_t len, int *fd)
 	return n;
 }
 
-/* Run one allow-listed request; returns the pid or -1. */
-static pid_t ps_start(const struct config *cf, char *buf, size_t n, int out_fd)
+/* Decode and start one request in the helper; the pid or -1. */
+static pid_t ps_start(const struct config *cf, const char *buf, size_t n, int out_fd)
 {
-	char *av[PS_ARGS_MAX + 1];
-	int ac = 0;
+	struct ps_req req;
+	char why[200];
 
-	if (n < 2 || buf[n - 1] != '\0')
-		return -1;
-	for (size_t i = 1; i < n && ac < PS_ARGS_MAX; i += strlen(buf + i) + 1)
-		av[ac++] = buf + i;
-	av[ac] = NULL;
-	if (ac == 0 || !ps_allowed(cf, av, ac)) {
-		log_msg(LOG_ERR, "privsep: refused a command outside the allow-list");
+	if (ps_decode(buf, n, &req, why, sizeof why) < 0) {
+		log_msg(LOG_ERR, "privsep: refused a malformed request: %s", why);
 		return -1;
 	}
-	return proc_exec(av, -1, out_fd);
+	return ps_run(cf, &req, out_fd);
 }
 
 static volatile pid_t ps_session;
@@ -149,46 +131,69 @@ static void ps_forward(int sig)
 		kill(ps_session, sig);
 }
 
+/* Tell the session its job ended with STATUS (-1: refused, killed or failed to start). */
+static void ps_report(int sock, int status)
+{
+	char msg[2] = { 'S', (char)(status < 0 ? 255 : status) };
+
+	send(sock, msg, 2, MSG_NOSIGNAL);
+}
+
 /* The root helper: serve requests until the session process goes away. Never returns. */
 static void ps_helper(const struct config *cf, int sock, pid_t session)
 {
 	struct sigaction sa = { .sa_handler = ps_forward };
 	pid_t job = 0;
+	int jobfd = -1, status;
+	long long kill_at = 0;
+	char buf[PS_MSG_MAX];
 
 	ps_session = session;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	long long killed_at = 0;
-	int status;
-	char buf[PS_MSG_MAX];
-
 	for (;;) {
-		struct pollfd p = { .fd = sock, .events = POLLIN };
-		int r = poll(&p, 1, job > 0 ? 50 : -1);
-		if (job > 0 && proc_try_reap(job, &status) == 1) {
-			char msg[2] = { 'S', (char)(status < 0 ? 255 : status) };
-			send(sock, msg, 2, MSG_NOSIGNAL);
-			job = 0;
+		/* A pidfd wakes us the moment the job ends: the session's QUIT waits for that. */
+		struct pollfd p[2] = { { .fd = sock, .events = POLLIN }, { .fd = jobfd, .events = POLLIN } };
+		int timeout = job > 0 && jobfd < 0 ? 50 : -1;
+		if (kill_at) {
+			long long left = kill_at - net_now_ms();
+			timeout = left < 0 ? 0 : (timeout >= 0 && timeout < left ? timeout : (int)left);
 		}
-		if (job > 0 && killed_at && time(NULL) - killed_at > 3)
+		int r = poll(p, jobfd >= 0 ? 2 : 1, timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (job > 0 && kill_at && net_now_ms() >= kill_at) {
 			kill(job, SIGKILL);
-		if (r <= 0 || !(p.revents & (POLLIN | POLLHUP)))
+			kill_at = 0;
+		}
+		if (job > 0 && proc_try_reap(job, &status) == 1) {
+			ps_report(sock, status);
+			if (jobfd >= 0)
+				close(jobfd);
+			job = 0;
+			jobfd = -1;
+			kill_at = 0;
+		}
+		if (r <= 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		int fd;
 		ssize_t n = ps_recv(sock, buf, sizeof buf, &fd);
 		if (n <= 0)
 			break;
-		if (buf[0] == 'R' && job == 0) {
-			job = ps_start(cf, buf, (size_t)n, fd);
-			killed_at = 0;
-			if (job < 0) {
-				job = 0;
-				send(sock, "S\377", 2, MSG_NOSIGNAL);
+		if (buf[0] == 'K' && n == 1) {
+			if (job > 0 && kill_at == 0) {
+				kill(job, SIGTERM);
+				kill_at = net_now_ms() + PS_KILL_GRACE_MS;
 			}
-		} else if (buf[0] == 'K' && job > 0) {
-			kill(job, SIGTERM);
-			killed_at = time(NULL);
+		} else if (job > 0) {
+			log_msg(LOG_ERR, "privsep: refused a request while a job runs");
+			ps_report(sock, -1);
+		} else if ((job = ps_start(cf, buf, (size_t)n, fd)) < 0) {
+			job = 0;
+			ps_report(sock, -1);
+		} else {
+			jobfd = pidfd_open(job, 0);
 		}
 		if (fd >= 0)
 			close(fd);
@@ -200,28 +205,11 @@ static void ps_helper(const struct config *cf, int sock, pid_t session)
 	_exit(0);
 }
 
-/* See proc.h. */
-int proc_privsep(const struct config *cf, char *err, size_t errlen)
+/* Fork the root helper; in the session process returns 0 with ps_sock set, -1 on failure. */
+static int ps_fork_helper(const struct config *cf, char *err, size_t errlen)
 {
 	int sv[2];
 
-	if (cf->user == NULL)
-		return 0;
-	struct passwd *pw = getpwnam(cf->user);
-	if (pw == NULL) {
-		snprintf(err, errlen, "user %s: no such user", cf->user);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		snprintf(err, errlen, "user = %s: must be an unprivileged account", cf->user);
-		return -1;
-	}
-	if (geteuid() != 0) {
-		if (geteuid() == pw->pw_uid)
-			return 0;
-		snprintf(err, errlen, "user = %s needs odmrd to start as root", cf->user);
-		return -1;
-	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
@@ -241,36 +229,57 @@ int proc_privsep(const struct config *cf, char *err, size_t errlen)
 		ps_helper(cf, sv[0], pid);
 	}
 	close(sv[0]);
-	pid_t helper = getppid();
+	ps_sock = sv[1];
+	return 0;
+}
+
+/* See proc.h. */
+int proc_privsep(const struct config *cf, char *err, size_t errlen)
+{
+	if (geteuid() == 0)
+		rd_create(cf);
+	if (cf->user == NULL)
+		return 0;
+	struct passwd *pw = getpwnam(cf->user);
+	if (pw == NULL) {
+		snprintf(err, errlen, "user %s: no such user", cf->user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "user = %s: must be an unprivileged account", cf->user);
+		return -1;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == pw->pw_uid)
+			return 0;
+		snprintf(err, errlen, "user = %s needs odmrd to start as root", cf->user);
+		return -1;
+	}
+	pid_t helper = getpid();
+	if (cf->mta == CF_MTA_SENDMAIL && ps_fork_helper(cf, err, errlen) < 0)
+		return -1;
 	if (chdir("/") < 0 || initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0 || setuid(0) == 0) {
 		snprintf(err, errlen, "cannot drop privileges to %s: %s", cf->user, strerror(errno));
 		return -1;
 	}
 	/* The super-server signals the process it started, the helper: the session must follow. */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != helper) {
+	if (ps_sock >= 0 && (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != helper)) {
 		snprintf(err, errlen, "privilege separation: helper gone");
 		return -1;
 	}
-	ps_sock = sv[1];
 	return 0;
 }
 
 /* See proc.h. */
-pid_t proc_spawn(char *const argv[], int out_fd)
+pid_t proc_request(const struct config *cf, const struct ps_req *req, int out_fd)
 {
 	if (ps_sock < 0)
-		return proc_exec(argv, -1, out_fd);
+		return ps_run(cf, req, out_fd);
 	char buf[PS_MSG_MAX];
-	size_t n = 1;
-	buf[0] = 'R';
-	for (int i = 0; argv[i]; i++) {
-		size_t k = strlen(argv[i]) + 1;
-		if (n + k > sizeof buf)
-			return -1;
-		memcpy(buf + n, argv[i], k);
-		n += k;
-	}
+	size_t n = ps_encode(req, buf, sizeof buf);
+	if (n == 0 || ps_busy)
+		return -1;
 	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
 	struct iovec iov = { buf, n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -283,7 +292,10 @@ pid_t proc_spawn(char *const argv[], int out_fd)
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &out_fd, sizeof out_fd);
 	}
-	return sendmsg(ps_sock, &m, MSG_NOSIGNAL) < 0 ? -1 : PS_JOB;
+	if (sendmsg(ps_sock, &m, MSG_NOSIGNAL) < 0)
+		return -1;
+	ps_busy = true;
+	return PS_JOB;
 }
 
 /* See proc.h. */
@@ -298,6 +310,7 @@ int proc_reaped(pid_t job, int *status)
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
 	ssize_t n = recv(ps_sock, msg, sizeof msg, 0);
+	ps_busy = false;
 	if (n != 2 || msg[0] != 'S')
 		return -1;
 	*status = (unsigned char)msg[1] == 255 ? -1 : (unsigned char)msg[1];

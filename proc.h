@@ -1,6 +1,7 @@
 /*
  * proc.h - run the MTA's own commands: fork + execve, fixed argv, clean environment, no shell,
- * optionally through a privileged helper so the session itself runs unprivileged.
+ * through a root helper only where a command needs root (Sendmail's queue), and the privilege
+ * drop of a session started as root.
  */
 #ifndef ODMRD_PROC_H
 #define ODMRD_PROC_H
@@ -8,19 +9,21 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include "config.h"
+#include "privsep.h"
 
 /*
- * With `user` configured and started as root: fork a root helper that will run only the
- * configured MTA commands with allowed arguments, and drop this process to that user.
- * Without `user`: nothing (commands run as whoever started odmrd). -1 and err on failure.
+ * Started as root: create run_dir if it is missing (rundir.c), then, with `user` configured,
+ * switch the session to that user. Only mta = sendmail keeps a root helper (its queue runs need
+ * root); Postfix's postqueue works unprivileged (set-group-ID postdrop), so no process is forked
+ * for it. Not root: nothing, unless `user` names another account (error). -1 and err on failure.
  */
 int proc_privsep(const struct config *cf, char *err, size_t errlen);
 /*
- * Start ARGV[0] (absolute path) with stdin from /dev/null, stdout to OUT_FD (or /dev/null when -1),
- * stderr to /dev/null, every other descriptor closed, and only PATH in the environment.
- * Returns a job id (> 0), or -1. One job at a time when privilege-separated.
+ * Start the command REQ stands for (privsep.c builds its argv from CF): stdin /dev/null, stdout
+ * OUT_FD (or /dev/null when -1), stderr /dev/null, nothing else open, PATH only. Through the
+ * helper when there is one (one job at a time there). Returns a job id (> 0), or -1.
  */
-pid_t proc_spawn(char *const argv[], int out_fd);
+pid_t proc_request(const struct config *cf, const struct ps_req *req, int out_fd);
 /*
  * fork + execve here, never through the helper: stdin IN_FD and stdout OUT_FD (-1: /dev/null),
  * stderr /dev/null, nothing else open, PATH only. For the exec handoff (IN_FD = the customer's
@@ -33,7 +36,7 @@ int proc_wait_local(pid_t pid, long timeout_ms);
 int proc_wait(pid_t job, long timeout_ms);
 /* Non-blocking: 1 and *status if JOB has ended, 0 if still running, -1 on error. */
 int proc_reaped(pid_t job, int *status);
-/* Ask JOB to stop (SIGTERM); collect it with proc_wait. */
+/* Ask JOB to stop (SIGTERM; the helper follows up with SIGKILL); collect it with proc_wait. */
 void proc_kill(pid_t job);
 
 #endif

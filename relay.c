@@ -8,12 +8,15 @@
  * MTA PIPELINING ourselves (RFC 2920): its batched commands wait in its line buffer and go to the
  * customer one at a time, replies in order, so the customer never sees a pipelined command.
  *
- * Trusts: the MTA for what it sends (local, root-configured), but still checks line endings so a
- * malformed stream can never desynchronise the two sides. Trusts nothing from the customer beyond
- * well-formed replies. Invariants: at most one MTA connection owns the customer between MAIL and
- * the end of its transaction, and other connections are not read meanwhile; we never finish a
- * message the MTA did not finish (an MTA lost mid-DATA ends the customer session unfinished, so the
- * customer discards the partial message); a lost customer drops every MTA connection unanswered,
+ * Trusts: only root and the MTA's account (SO_PEERCRED) to connect; any other local user is
+ * closed unanswered. Trusts the MTA for what it sends, but still checks line endings so a
+ * malformed stream can never desynchronise the two sides, and refuses (4xx, never forwarded) a
+ * recipient outside the domain the socket was bound for, so nothing but mail of a granted domain
+ * reaches this customer. Trusts nothing from the customer beyond well-formed replies.
+ * Invariants: at most one MTA connection owns the customer between MAIL and the end of its
+ * transaction, and other connections are not read meanwhile; we never finish a message the MTA
+ * did not finish (an MTA lost mid-DATA ends the customer session unfinished, so the customer
+ * discards the partial message); a lost customer drops every MTA connection unanswered,
  * so the MTA keeps the mail queued.
  */
 #include <ctype.h>
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,10 +40,12 @@
 #define RELAY_MAX_CONNS 8
 #define RELAY_REPLY_MAX 8192     /* one (multi-line) SMTP reply */
 #define RELAY_LINE_MAX 2048      /* MTA command line: RFC 5321 512 plus extension room */
+#define RELAY_REFUSALS_LOGGED 10 /* refused peers / recipients logged one by one per session */
 
 struct mconn {
 	int fd;
 	bool lmtp;
+	const char *domain;   /* the domain its socket was bound for: the only one it may deliver */
 	bool txn;             /* MAIL accepted by the customer, transaction open */
 	unsigned rcpts;       /* recipients the customer accepted in this transaction */
 	struct linebuf lb;
@@ -54,8 +60,10 @@ struct relay {
 	size_t greeting_len;
 	char ehlo[RELAY_REPLY_MAX];           /* our reply to the MTA's EHLO/LHLO */
 	char helo[512];                       /* our reply to HELO */
-	struct { int fd; bool lmtp; } lis[RELAY_MAX_LISTEN];
+	struct { int fd; bool lmtp; const char *domain; } lis[RELAY_MAX_LISTEN];
 	unsigned nlis;
+	uid_t peer_uid;                       /* besides root, the one account that may connect */
+	unsigned refusals;                    /* peers and recipients refused so far */
 	struct mconn *conn[RELAY_MAX_CONNS];
 	unsigned nconn;
 	struct mconn *owner;                  /* connection whose transaction holds the customer */
@@ -240,14 +248,51 @@ enum relay_rc relay_greet(struct relay *r, unsigned greet_s)
 }
 
 /* See relay.h. */
-int relay_listen(struct relay *r, int fd, bool lmtp)
+int relay_listen(struct relay *r, int fd, bool lmtp, const char *domain)
 {
 	if (r->nlis == RELAY_MAX_LISTEN)
 		return -1;
 	r->lis[r->nlis].fd = fd;
 	r->lis[r->nlis].lmtp = lmtp;
+	r->lis[r->nlis].domain = domain;
 	r->nlis++;
 	return 0;
+}
+
+/* See relay.h. */
+void relay_allow_peer(struct relay *r, uid_t uid)
+{
+	r->peer_uid = uid;
+}
+
+/* Log one refusal (the first RELAY_REFUSALS_LOGGED of a session; then once that we stop). */
+static bool relay_log_refusal(struct relay *r)
+{
+	if (++r->refusals == RELAY_REFUSALS_LOGGED + 1)
+		log_msg(LOG_WARNING, "reversed: more refusals in this session are not logged");
+	return r->refusals <= RELAY_REFUSALS_LOGGED;
+}
+
+/* True if the RCPT command LINE (LEN octets) names a recipient whose domain is DOMAIN. */
+static bool relay_rcpt_in(const char *line, size_t len, const char *domain)
+{
+	const char *lt = memchr(line, '<', len), *end = line + len, *at = NULL, *gt = NULL;
+	bool quoted = false;
+
+	for (const char *p = lt ? lt + 1 : end; p < end && gt == NULL; p++) {
+		if (*p == '\\' && quoted && p + 1 < end)
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (!quoted && *p == '@')
+			at = p;
+		else if (!quoted && *p == '>')
+			gt = p;
+	}
+	if (at == NULL || gt == NULL)
+		return false;
+	size_t dl = (size_t)(gt - at - 1);
+	return dl == strlen(domain) && strncasecmp(at + 1, domain, dl) == 0;
 }
 
 /* True if C may talk now: no other connection's transaction holds the customer. */
@@ -429,6 +474,15 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 		relay_to_mta(r, c, "503 5.5.1 Need MAIL first\r\n");
 		return RELAY_OK;
 	}
+	if (!strcmp(verb, "RCPT") && !relay_rcpt_in(line, len, c->domain)) {
+		/* Another domain's mail on this socket (routing mistake, or not the MTA): it stays queued. */
+		char esc[LOG_ESC_SIZE];
+		if (relay_log_refusal(r))
+			log_msg(LOG_WARNING, "reversed: refused %s on the socket for %s: not that domain",
+				log_esc(line, len, esc, sizeof esc), c->domain);
+		relay_to_mta(r, c, "450 4.7.1 Recipient not in the domain this connection serves\r\n");
+		return RELAY_OK;
+	}
 	if (!strcmp(verb, "DATA"))
 		return relay_do_data(r, c, line, len);
 	if (strcmp(verb, "MAIL") && !needs_txn) {
@@ -505,13 +559,26 @@ static enum relay_rc relay_mta_input(struct relay *r, unsigned i, bool fill)
 	return rc;
 }
 
-/* Accept one MTA connection on listener L and greet it with the customer's own greeting. */
+/*
+ * Accept one MTA connection on listener L and greet it with the customer's own greeting; anyone
+ * but root and the MTA's account is closed without a word.
+ */
 static void relay_accept(struct relay *r, unsigned l)
 {
 	int fd = accept4(r->lis[l].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	struct ucred cr = { .pid = -1, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	socklen_t cl = sizeof cr;
 
 	if (fd < 0)
 		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || (cr.uid != 0 && cr.uid != r->peer_uid)) {
+		if (relay_log_refusal(r))
+			log_msg(LOG_WARNING, "reversed: refused a connection to the socket for %s from uid %ld "
+				"pid %ld: only root and mta_user (uid %ld) may deliver", r->lis[l].domain,
+				(long)cr.uid, (long)cr.pid, (long)r->peer_uid);
+		close(fd);
+		return;
+	}
 	struct mconn *c = calloc(1, sizeof *c);
 	if (c == NULL || net_write_all(fd, r->greeting, r->greeting_len, r->timeout_s) < 0) {
 		free(c);
@@ -520,6 +587,7 @@ static void relay_accept(struct relay *r, unsigned l)
 	}
 	c->fd = fd;
 	c->lmtp = r->lis[l].lmtp;
+	c->domain = r->lis[l].domain;
 	lb_init(&c->lb);
 	r->conn[r->nconn++] = c;
 	r->st.mta_conns++;
@@ -579,6 +647,17 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 unsigned relay_conns(const struct relay *r)
 {
 	return r->nconn;
+}
+
+/* See relay.h. */
+bool relay_quiet(const struct relay *r)
+{
+	if (r->owner != NULL)
+		return false;
+	for (unsigned i = 0; i < r->nconn; i++)
+		if (r->conn[i]->txn || lb_pending(&r->conn[i]->lb) > 0)
+			return false;
+	return true;
 }
 
 /* See relay.h. */

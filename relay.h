@@ -5,7 +5,8 @@
 #define ODMRD_RELAY_H
 
 #include <stdbool.h>
-#include "handoff.h"
+#include <sys/types.h>
+#include "ho_stats.h"
 
 enum relay_rc {
 	RELAY_OK,            /* keep going */
@@ -19,12 +20,19 @@ struct relay;
 struct relay *relay_new(int cust_in, int cust_out, const char *name, unsigned timeout_s);
 /* Read the customer's greeting (within GREET_S) and do EHLO (HELO if refused); keeps its reply. */
 enum relay_rc relay_greet(struct relay *r, unsigned greet_s);
-/* Serve MTA connections arriving on listening socket FD; LMTP if the MTA speaks LMTP there. */
-int relay_listen(struct relay *r, int fd, bool lmtp);
+/*
+ * Serve MTA connections arriving on listening socket FD, bound for DOMAIN (kept, not copied):
+ * a RCPT outside DOMAIN gets a 4xx from us. LMTP if the MTA speaks LMTP there.
+ */
+int relay_listen(struct relay *r, int fd, bool lmtp, const char *domain);
+/* Accept MTA connections only from root and UID (SO_PEERCRED); others are closed unanswered. */
+void relay_allow_peer(struct relay *r, uid_t uid);
 /* Wait up to TIMEOUT_MS for one event and handle it. */
 enum relay_rc relay_step(struct relay *r, int timeout_ms);
 /* MTA connections currently open. */
 unsigned relay_conns(const struct relay *r);
+/* True when no MTA transaction is open and no MTA command waits to be handled. */
+bool relay_quiet(const struct relay *r);
 /* Milliseconds since the last MTA connection activity. */
 long long relay_idle_ms(const struct relay *r);
 /* Stop accepting: listeners are closed (the caller unlinks their paths). */

@@ -201,7 +201,7 @@ conf() {
 		printf '%s\n' "$@"
 	} >"$W/odmrd-$name.conf"
 }
-mkdir -p "$W/run-hs"
+mkdir -p "$W/run-hs" && chmod 0700 "$W/run-hs"   # odmrd serves only from a run_dir closed to others
 
 # --- map build (part map; the 10-customer map is needed by everything) ---------------------------
 # map_build.csv belongs to part map: a partial run without it must not overwrite the table.

@@ -15,8 +15,8 @@
 #         corruption), unreadable map and sasldb for a non-root odmrd (user = nobody), sasldb a
 #         directory or corrupt, saslauthd down (PLAIN), and what a broken sasldb does when fd 2
 #         is the customer's socket (as under xinetd).
-#   mta   postqueue missing or failing (451 before any 250, with mail queued), postqueue -s
-#         failing after the 250, Postfix stopped (451).
+#   mta   postqueue missing or failing (451 before any 250, with mail queued), releasing
+#         (postqueue -s and -i) failing (451), Postfix stopped (451).
 #   kill  20 messages of 1 MB queued per case; kill at a known point (the customer stops on cue:
 #         tests/lib/faults_customer.py), restart what was killed, run ATRN until the queue is
 #         empty; prints queued / delivered in session 1 / delivered later / duplicates / lost.
@@ -481,38 +481,37 @@ if [[ $PARTS == *" mta "* ]]; then
 		logged "postqueue = $pq: 451 logged with the command" ": 451 queue probe failed \\($pq\\)"
 	done
 
-	# postqueue -j works, postqueue -s fails: found only after the 250 (the flush starts the
-	# delivery, so it runs after the turn). The customer must get a clean QUIT, mail stays queued.
-	cat >"$WORK/bin/postqueue-noflush" <<-'EOF'
+	# postqueue -j works, releasing (postqueue -s, then -i per queue ID) fails: both run before
+	# the 250, so the customer gets 451, nothing is sent and the mail stays queued.
+	cat >"$WORK/bin/postqueue-norelease" <<-'EOF'
 		#!/bin/sh
-		# postqueue whose flush (-s) fails with EX_TEMPFAIL; everything else is the real one.
-		for a in "$@"; do [ "$a" = -s ] && { echo "postqueue-noflush: refusing -s" >&2; exit 75; }; done
+		# postqueue whose flush (-s) and release (-i) fail with EX_TEMPFAIL; -j is the real one.
+		for a in "$@"; do case $a in -s|-i) echo "postqueue-norelease: refusing $a" >&2; exit 75 ;; esac; done
 		exec /usr/sbin/postqueue "$@"
 	EOF
-	chmod 755 "$WORK/bin/postqueue-noflush"
-	write_conf "$WORK/noflush.conf" run_dir="$RUNDIR" postqueue="$WORK/bin/postqueue-noflush" \
+	chmod 755 "$WORK/bin/postqueue-norelease"
+	write_conf "$WORK/norelease.conf" run_dir="$RUNDIR" postqueue="$WORK/bin/postqueue-norelease" \
 		postfix_config_dir="$PF_CONF"
-	start_odmrd "$WORK/noflush.conf" || t_summary
-	NOFLUSH_PORT=$PORT
+	start_odmrd "$WORK/norelease.conf" || t_summary
+	NORELEASE_PORT=$PORT
 	e2e_log_mark
 	MAIN_PORT_SAVED=$MAIN_PORT
-	MAIN_PORT=$NOFLUSH_PORT
-	out=$(session noflush)
+	MAIN_PORT=$NORELEASE_PORT
+	out=$(session norelease)
 	MAIN_PORT=$MAIN_PORT_SAVED
-	# The probe (-j) passes; the flush (handoff_start) runs before the 250, so its failure is a 451.
-	expect_eq "postqueue -s fails -> 451, no 250" "$out" "atrn=451 stored=0 end=-"
-	logged "postqueue -s failure logged" 'postqueue -s a\.example failed \(status 75\)'
-	logged "postqueue -s failure: 451 logged with the reason" ': 451 cannot start the queue run'
-	expect_eq "postqueue -s fails: the 3 messages are still queued" "$(queued_a)" 3
+	expect_eq "postqueue -s and -i fail -> 451, no 250" "$out" "atrn=451 stored=0 end=-"
+	logged "postqueue -i failure logged" 'postqueue -i failed \(status 75\)'
+	logged "postqueue -i failure: 451 logged with the reason" ': 451 cannot start the queue run'
+	expect_eq "postqueue -s and -i fail: the 3 messages are still queued" "$(queued_a)" 3
 
 	# Postfix stopped. As root, postqueue -j reads the queue directly when showq is down
 	# ("Mail system is down -- accessing queue directly", exit 0), so the probe sees the mail;
-	# postqueue -s then fails with 69 ("Cannot flush mail queue - mail system is down").
+	# postqueue -s and -i then fail with 69 ("Cannot flush mail queue - mail system is down").
 	pf_stop
 	e2e_log_mark
 	out=$(session pfdown)
 	expect_eq "Postfix stopped, mail in its queue -> 451, no 250" "$out" "atrn=451 stored=0 end=-"
-	logged "Postfix stopped: the failing flush is logged (status 69)" 'postqueue -s a\.example failed \(status 69\)'
+	logged "Postfix stopped: the failing release is logged (status 69)" 'postqueue -i failed \(status 69\)'
 	logged "Postfix stopped: 451 logged with the reason" ': 451 cannot start the queue run'
 	pf_start || { fail "Postfix restarts"; t_summary; }
 	check "mta: after the restart the 3 messages are held again" settle_all
@@ -551,7 +550,7 @@ customer_fm() {
 		    smtphost 127.0.0.1/$(cat "$WORK/cust-$name.port")
 	EOF
 	chmod 600 "$home/fetchmailrc"
-	spawn env HOME="$home" FETCHMAILHOME="$home" fetchmail -f "$home/fetchmailrc" --nosyslog -v \
+	spawn env HOME="$home" FETCHMAILHOME="$home" fetchmail -f "$home/fetchmailrc" --nosyslog -v --pidfile "$home/fetchmail.pid" \
 		</dev/null >"$home/out" 2>&1
 	CUST_PID=$BG_PID
 }

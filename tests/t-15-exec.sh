@@ -47,7 +47,8 @@ check "exec: summary line says atrn=250 result=done" grep -q 'atrn=250 code=250 
 
 # With privilege separation the program runs as the unprivileged user, and odmrd (not its root
 # helper) waits for it.
-mkdir -p "$WORK/nobody/run" && chmod 777 "$WORK/nobody" && chown nobody "$WORK/nobody/run"
+mkdir -p "$WORK/nobody/run" && chmod 777 "$WORK/nobody" && chown nobody "$WORK/nobody/run" &&
+	chmod 700 "$WORK/nobody/run"   # odmrd refuses a run_dir open to others
 chmod 644 "$WORK/sasldb2" "$WORK/customers.db"
 write_conf "$WORK/ps.conf" mta=exec user=nobody run_dir="$WORK/nobody/run" \
 	"exec_command=$EXEC $WORK/nobody/exec.out %u %d"

@@ -67,7 +67,7 @@ settle() {
 # One fetchmail run and the checks every session gets: fetchmail's exit status, odmrd's summary
 # line (code=NNN result=...), and nothing left behind. Sets MSGS (odmrd's "messages=" count).
 sess() {
-	local label=$1 user=$2 doms=$3 wrc=$4 want=$5 port=${6:-$MAIN_PORT} fields left
+	local label=$1 user=$2 doms=$3 wrc=$4 want=$5 port=${6:-$MAIN_PORT} fields left tail
 	e2e_log_mark
 	e2e_fetchmail "$label" "$user" "${PW[$user]}" "$doms" "$port"
 	wait_sessions 30
@@ -78,8 +78,15 @@ sess() {
 	left=$(e2e_leftovers "$RUNDIR" "$RUNNER_ERE" "$ODMRD_ERE")
 	expect_eq "$label: no odmrd, postqueue, socket or lock left after the session" "$left" ""
 	MSGS=$(e2e_log_new | sed -n 's/.*reversed peer=.* messages=\([0-9]*\).*/\1/p')
-	STATS+=("$(printf '%-26s %-9s %-20s rc=%-3s %-28s odmrd messages=%-4s sink files=%-4s %6d ms' \
-		"$label" "$user" "$doms" "$FM_RC" "$fields" "${MSGS:--}" "$(e2e_sink_files)" "$FM_MS")")
+	# Issue 12: QUIT as soon as the mail is out (was ~4 s: lmtp's cached connection + 2 s idle).
+	tail=-
+	if [[ $fields == *result=done* ]] && [ "$(e2e_sink_files)" -gt 0 ]; then
+		tail=$(e2e_tail_ms)
+		expect_eq "$label: QUIT within 300 ms of the last end-of-data reply (customer side: $tail ms)" \
+			"$([ "$tail" != - ] && [ "$tail" -lt 300 ] && echo yes)" yes
+	fi
+	STATS+=("$(printf '%-26s %-9s %-20s rc=%-3s %-28s odmrd messages=%-4s sink files=%-4s %6d ms tail %s ms' \
+		"$label" "$user" "$doms" "$FM_RC" "$fields" "${MSGS:--}" "$(e2e_sink_files)" "$FM_MS" "$tail")")
 }
 
 # verify LABEL SINKDIRS SPEC...: the sink(s) hold exactly the deliveries SPEC names, intact.
@@ -147,18 +154,28 @@ write_conf "$WORK/nopf.conf" run_dir="$RUNDIR" postqueue=/usr/sbin/postqueue \
 	postfix_config_dir="$WORK/not-postfix"
 start_odmrd "$WORK/nopf.conf" || t_summary
 NOPF_PORT=$PORT
-# A postqueue that lists the queue (-j) but cannot flush it (-s).
+# A postqueue that lists the queue (-j) but cannot flush it (-s), and one that can neither flush
+# nor release a queue ID (-i).
 mkdir -p "$WORK/bin"
 cat >"$WORK/bin/postqueue-noflush" <<'EOF'
 #!/bin/sh
 for a; do [ "$a" = -s ] && { echo "postqueue-noflush: no flush (test)" >&2; exit 75; }; done
 exec /usr/sbin/postqueue "$@"
 EOF
-chmod 755 "$WORK/bin/postqueue-noflush"
+cat >"$WORK/bin/postqueue-norelease" <<'EOF'
+#!/bin/sh
+for a; do case $a in -s|-i) echo "postqueue-norelease: no $a (test)" >&2; exit 75 ;; esac; done
+exec /usr/sbin/postqueue "$@"
+EOF
+chmod 755 "$WORK/bin/postqueue-noflush" "$WORK/bin/postqueue-norelease"
 write_conf "$WORK/noflush.conf" run_dir="$RUNDIR" postqueue="$WORK/bin/postqueue-noflush" \
 	postfix_config_dir="$PF_CONF"
 start_odmrd "$WORK/noflush.conf" || t_summary
 NOFLUSH_PORT=$PORT
+write_conf "$WORK/norelease.conf" run_dir="$RUNDIR" postqueue="$WORK/bin/postqueue-norelease" \
+	postfix_config_dir="$PF_CONF"
+start_odmrd "$WORK/norelease.conf" || t_summary
+NORELEASE_PORT=$PORT
 PORT=$MAIN_PORT
 
 # --- 1. content: dot-stuffing, 8-bit, 5 MB, null sender, several recipients and domains ----------
@@ -266,19 +283,23 @@ expect_eq "refusals: queue unchanged" "$(queue_snapshot)" "$before"
 expect_match "refusals: 451 logged with the failing postqueue" "$(grep -E ': 451 ' "$E2E_ODMRD_LOG")" \
 	'queue probe failed \(/bin/false\)'
 e2e_sink_stop
-# The queue probe works but the flush (postqueue -s) fails: odmrd starts the queue run before it
+# The queue probe works but releasing fails (postqueue -s and -i): odmrd releases before it
 # answers ATRN, so this is a 451, nothing is sent and the mail stays queued.
-e2e_sink_start flush-fails
-sess flush-fails alice a.example 8 'atrn=451 code=221 result=-' "$NOFLUSH_PORT"
-expect_eq "flush fails: the customer's SMTP server was never contacted" \
+e2e_sink_start release-fails
+sess release-fails alice a.example 8 'atrn=451 code=221 result=-' "$NORELEASE_PORT"
+expect_eq "release fails: the customer's SMTP server was never contacted" \
 	"$(e2e_sink_conns) $(e2e_sink_files)" "0 0"
-expect_eq "flush fails: queue unchanged" "$(queue_snapshot)" "$before"
+expect_eq "release fails: queue unchanged" "$(queue_snapshot)" "$before"
+expect_match "release fails: logged with postqueue's status" "$(e2e_log_new)" 'postqueue -i failed \(status 75\)'
 e2e_sink_stop
 e2e_sink_start refusals-bob
 sess refusals-bob bob c.example 0 'atrn=250 code=250 result=done'
 e2e_sink_stop
+# alice's through a postqueue whose fast flush (-s) fails: her mail is released by queue ID.
 e2e_sink_start refusals-alice
-sess refusals-alice alice a.example 0 'atrn=250 code=250 result=done'
+sess refusals-alice alice a.example 0 'atrn=250 code=250 result=done' "$NOFLUSH_PORT"
+expect_match "flush fails: not an error, the mail is released by queue ID (postqueue -i)" "$(e2e_log_new)" \
+	'postqueue -s a\.example: status 75; releasing its mail by queue ID'
 e2e_sink_stop
 verify "refusals: the held mail is then delivered once to its owners" \
 	"$WORK/sink-refusals-bob:$WORK/sink-refusals-alice" forbob foralice
@@ -294,6 +315,8 @@ printf 'From: s@d.example\nTo: ok2@a.example, t2@a.example, r2@a.example\nSubjec
 check "4xx/5xx: 4 messages held" settle 4
 e2e_sink_start verdicts --tempfail-rcpt '^t[0-9]@' --reject-rcpt '^r[0-9]@'
 sess verdicts-1 alice a.example 0 'atrn=250 code=250 result=done'
+expect_match "4xx: the warning at QUIT counts what is left and quotes why" "$(e2e_log_new)" \
+	'reversed: 2 recipient\(s\) for a\.example still queued at QUIT; e\.g\. host provider\.test\[[^]]*\] said: 450 4\.2\.1 <t[12]@a\.example>'
 verify "4xx/5xx: only the accepted recipients arrive" "$SINK_DIR" okm verdicts=ok2@a.example
 e2e_sink_stop
 expect_eq "4xx/5xx: t1, t2 still queued, r1, r2 not" \
@@ -420,6 +443,53 @@ sess conc alice a.example 0 'atrn=250 code=250 result=done'
 verify "concurrent: then delivered once" "$SINK_DIR" conc
 e2e_sink_stop
 
+# --- 7. mail queued before its domain was a fast-flush domain (issue 13) ------------------------
+# postqueue -s only knows mail deferred after the domain entered fast_flush_domains (before, odmrd
+# answered 250, moved nothing and logged messages=0). The probe's queue IDs are released with
+# postqueue -i.
+pf_conf fast_flush_domains= || fail "pf_conf fast_flush_domains="
+printf 'From: s@x.test\nTo: e1@a.example, e2@b.example\nSubject: early\n\nqueued before the set-up\n' |
+	inj early s@x.test e1@a.example e2@b.example
+check "early: held while a.example and b.example are no fast-flush domains" settle 1
+pf_conf 'fast_flush_domains=$relay_domains' || fail "pf_conf fast_flush_domains"
+e2e_sink_start early
+sess early alice a.example,b.example 0 'atrn=250 code=250 result=done'
+verify "early: mail queued before the domain was set up is delivered, once" "$SINK_DIR" early
+expect_eq "early: nothing left queued for a.example, b.example" "$(queued a.example) $(queued b.example)" "0 0"
+e2e_sink_stop
+
+# --- 8. mail injected during a session: delivered in it or left queued, never lost or doubled ---
+for i in $(seq -w 1 30); do
+	printf 'From: s@x.test\nTo: mid%s@a.example\nSubject: mid %s\n\nbefore the session\n' "$i" "$i" |
+		inj "mid-$i" s@x.test "mid$i@a.example"
+done
+check "mid: 30 messages held" settle 30
+e2e_sink_start mid
+# Once the customer has stored its first message, one more is queued for a.example.
+(
+	wait_for 60 grep -q ' stored ' "$SINK_LOG" &&
+		printf 'From: s@x.test\nTo: new@a.example\nSubject: mid new\n\nqueued during the session\n' |
+		inj mid-new s@x.test new@a.example
+) &
+MID_INJ=$!
+T_BG_PIDS+=("$MID_INJ")
+sess mid alice a.example 0 'atrn=250 code=250 result=done'
+wait "$MID_INJ"
+check "mid: a message was queued during the session" test -f "$E2E_MANIFEST/mid-new.env"
+if e2e_verify "$SINK_DIR" 'mid-*' >/dev/null; then
+	echo "# mid: the message queued during the session arrived in that session"
+else
+	echo "# mid: the message queued during the session was left queued: $(queued a.example) recipient(s)"
+	e2e_sink_stop
+	settle 1 >/dev/null
+	e2e_sink_start mid-2
+	sess mid-2 alice a.example 0 'atrn=250 code=250 result=done'
+fi
+verify "mid: every message exactly once, the one queued during the session included" \
+	"$(find "$WORK" -maxdepth 1 -type d -name 'sink-mid*' | sort | paste -sd:)" 'mid-*'
+expect_eq "mid: nothing left queued" "$(queued a.example)" 0
+e2e_sink_stop
+
 # --- the hung postqueue (started at set-up) ---------------------------------------------------------
 
 if [ -n "$HANG_CLIENT" ] && wait_for 150 sh -c "! kill -0 $HANG_CLIENT 2>/dev/null"; then
@@ -441,7 +511,7 @@ fi
 all_sinks=$(find "$WORK" -maxdepth 1 -type d -name 'sink-*' | sort | paste -sd:)
 verify "whole run: every injected recipient delivered exactly once (except the rejected ones)" \
 	"$all_sinks" dots latin1 utf8 big twodom nullsender 'bulk-*' mixed bobonly forbob foralice \
-	tf okm verdicts=ok2@a.example verdicts=t2@a.example 'drop?' conc concbob
+	tf okm verdicts=ok2@a.example verdicts=t2@a.example 'drop?' conc concbob early 'mid-*'
 expect_eq "whole run: queue empty" "$(pf_queue_json | wc -l)" 0
 check_no_crashes
 

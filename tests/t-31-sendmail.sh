@@ -12,8 +12,9 @@
 # every session must end with no odmrd, no sendmail, no socket and no lock left behind. Also the
 # refusals (453, 450, 451), two customers at the same time, and what the probe cannot see.
 #
-# Customers: alice (a.example, b.example), bob (c.example). a.example.evil has a mailer of its own
-# whose socket never exists, so its mail stays queued: -qR@a.example selects it as a substring.
+# Customers: alice (a.example, b.example), bob (c.example). a.example.evil and a.example.com have
+# mailers of their own whose sockets never exist, so their mail stays queued: -qR@a.example
+# selected them as substrings; odmrd now runs only the queue IDs of exact-domain recipients.
 # Sendmail: tests/lib/sendmail.sh (dpkg -x tree, private .cf/queue/mailertable, run by
 # $SM_SENDMAIL in a private namespace), in /var/cache/odmrd-test/t-31-sendmail.XXXXXX (sendmail
 # refuses maps and sockets below a group/world-writable directory such as /tmp), removed at exit
@@ -103,6 +104,12 @@ queue_state() {
 	printf 'a=%s b=%s c=%s evil=%s' "$(queued a.example)" "$(queued b.example)" \
 		"$(queued c.example)" "$(queued a.example.evil)"
 }
+# attempts ADDR: Sendmail's delivery-attempt count (the qf file's N line) of the envelope to ADDR.
+attempts() {
+	local qf
+	qf=$(grep -lF "R" "$SM_QUEUE"/qf* 2>/dev/null | xargs grep -lE "^R[^:]*:$1\$" 2>/dev/null | head -1)
+	[ -n "$qf" ] && sed -n 's/^N//p' "$qf" || echo none
+}
 # settle N: exactly N envelopes queued, none in delivery.
 settle() { sm_wait_queued "$1" 30 2>&1; }
 # envelopes: queued envelopes now.
@@ -140,9 +147,16 @@ sess() {
 	printf '%s\n' "$(atrn_reply):$FM_RC" | grep -Eq "^$watrn:$wrc\$" ||
 		sed 's/^/    fetchmail: /' "$FM_OUT" | tail -15
 	aftermath "$label"
-	STATS+=("$(printf '%-34s %-6s %-20s rc=%-3s %-30s messages=%-4s sink=%-4s %6d ms' \
+	# Issue 12: QUIT as soon as the mail is out (within 0.3 s of the last end-of-data reply).
+	local tail=-
+	if [ "$(log_field reversed result)" = done ] && [ "$(e2e_sink_files)" -gt 0 ]; then
+		tail=$(e2e_tail_ms)
+		expect_eq "$label: QUIT within 300 ms of the last end-of-data reply (customer side: $tail ms)" \
+			"$([ "$tail" != - ] && [ "$tail" -lt 300 ] && echo yes)" yes
+	fi
+	STATS+=("$(printf '%-34s %-6s %-20s rc=%-3s %-30s messages=%-4s sink=%-4s %6d ms tail %s ms' \
 		"$label" "$user" "$doms" "$FM_RC" "$(e2e_session_fields)" "$(log_field reversed messages)" \
-		"$(e2e_sink_files)" "$FM_MS")")
+		"$(e2e_sink_files)" "$FM_MS" "$tail")")
 }
 
 # verify LABEL SINKDIRS SPEC...: the sink(s) hold exactly the deliveries SPEC names, each once,
@@ -175,7 +189,7 @@ chmod 755 /var/cache/odmrd-test
 SMBASE=$(mktemp -d /var/cache/odmrd-test/t-31-sendmail.XXXXXX) || { fail "mktemp"; t_summary; }
 chmod 755 "$SMBASE"
 RUNDIR=$SMBASE/run
-if ! sm_setup "$SMBASE/sm" "$RUNDIR" a.example b.example c.example a.example.evil \
+if ! sm_setup "$SMBASE/sm" "$RUNDIR" a.example b.example c.example a.example.evil a.example.com \
 	>"$WORK/sm_setup.out" 2>&1; then
 	fail "sm_setup: private Sendmail instance" "$(tail -20 "$WORK/sm_setup.out")"
 	t_summary
@@ -309,9 +323,10 @@ e2e_sink_start c1-200 || t_summary
 sess "1: 200 small messages" alice a.example 0 250
 T200_MS=$FM_MS
 verify "1: 200 messages in one session (${T200_MS} ms): each once, intact" "$(sinks c1-200)" 'n*'
-expect_eq "1: 200: odmrd messages=200 mta_conns=1 result=done, queue empty" \
+# One connection per queue run; a run takes at most 64 queue IDs (PS_ITEMS_MAX): 4 runs.
+expect_eq "1: 200: odmrd messages=200 mta_conns=4 result=done, queue empty" \
 	"$(log_field reversed messages) $(log_field reversed mta_conns) $(log_field reversed result) $(queued a.example)" \
-	"200 1 done 0"
+	"200 4 done 0"
 
 # ==================================================================================================
 # 2: another customer's mail never crosses.
@@ -319,9 +334,15 @@ expect_eq "1: 200: odmrd messages=200 mta_conns=1 result=done, queue empty" \
 mk_msg c2-mix 'to alice and bob' | inj c2-mix sender@sender.example m@a.example m@c.example
 mk_msg c2-evil 'to a.example.evil' | inj c2-evil sender@sender.example x@a.example.evil
 mk_msg c2-bob 'to bob only' | inj c2-bob sender@sender.example b1@c.example
-settle 3 || fail "2: 3 envelopes queued"
+mk_msg c2-com 'to a.example.com' | inj c2-com sender@sender.example bob@a.example.com
+settle 4 || fail "2: 4 envelopes queued"
+expect_eq "2: bob@a.example.com and x@a.example.evil queued, never tried" \
+	"$(attempts bob@a.example.com):$(attempts x@a.example.evil)" "0:0"
 e2e_sink_start c2-alice || t_summary
 sess "2: alice, mixed envelope, .evil queued" alice a.example,b.example 0 250
+# Issue 11 #7: -qR@a.example would have made Sendmail try these too (a substring match).
+expect_eq "2: alice's a.example run never attempted bob@a.example.com nor x@a.example.evil" \
+	"$(attempts bob@a.example.com):$(attempts x@a.example.evil)" "0:0"
 verify "2: alice gets m@a.example of the mixed envelope, nothing of c.example or a.example.evil" \
 	"$(sinks c2-alice)" c2-mix=m@a.example
 expect_eq "2: alice's sink never saw a RCPT for c.example or a.example.evil" \
@@ -336,6 +357,10 @@ verify "2: over both sessions every c2 recipient once, x@a.example.evil never" \
 expect_eq "2: x@a.example.evil still queued, c.example empty" \
 	"$(queued a.example.evil):$(queued c.example)" "1:0"
 
+# bob@a.example.com has served: out of the queue, so the envelope counts below stay as they were.
+for f in $(grep -lE '^R[^:]*:bob@a\.example\.com$' "$SM_QUEUE"/qf*); do
+	rm -f "$f" "$SM_QUEUE/df${f##*/qf}"
+done
 # 5b: only x@a.example.evil queued (-qR@a.example matches it as a substring): 453 for a.example.
 e2e_sink_start c5b || t_summary
 sess "5b: only a.example.evil queued" alice a.example 0 453
@@ -391,6 +416,8 @@ expect_eq "3: the sink answered 450 twice and 550 once" \
 	"$(grep -c '> 450 ' "$SINK_LOG"):$(grep -c '> 550 ' "$SINK_LOG")" "2:1"
 expect_eq "3: tf1@ and tf3@ still queued, rj@ gone from the queue" \
 	"$(queued a.example):$(smlist | grep -c 'rj@a\.example')" "2:0"
+expect_match "3: the warning at QUIT counts what is left and quotes why" "$SESSION_LOG" \
+	'reversed: 2 recipient\(s\) for a\.example,b\.example still queued at QUIT; e\.g\. Deferred: 450 4\.2\.1 <tf[13]@a\.example>: Recipient temporarily unavailable \(test\)$'
 expect_eq "3: odmrd: rcpts_ok=1 rcpts_failed=3 messages=1" \
 	"$(log_field reversed rcpts_ok) $(log_field reversed rcpts_failed) $(log_field reversed messages)" "1 3 1"
 # The DSN goes to bouncer@sender.example: mailertable "." -> local mailer -> $SM_LOCALMAIL/root.
@@ -523,10 +550,66 @@ verify "7: the long and the quoted address get their message once (with any othe
 expect_eq "7: nothing left for a.example (sendmail -bp -v)" "$(smlist -qR@a.example | grep -c '@a\.example$')" 0
 
 # ==================================================================================================
+# 8: mail queued during a session is delivered in it or stays queued - never lost or doubled: one
+# message only queued (odmrd's closing listing finds it and runs it), one delivered at once by a
+# sendmail of its own (a second connection to the socket, as root).
+# ==================================================================================================
+n0=$(envelopes)
+for i in $(seq -w 1 30); do
+	mk_msg "c8-$i" | inj "c8-$i" sender@sender.example "m8$i@a.example"
+done
+settle $((n0 + 30)) || fail "8: 30 envelopes queued"
+e2e_sink_start c8 || t_summary
+(
+	wait_for 60 grep -q ' stored ' "$SINK_LOG" && {
+		mk_msg c8-q | inj c8-q sender@sender.example q8@a.example
+		mk_msg c8-bg | e2e_inject sm_send c8-bg sender@sender.example bg8@a.example
+	}
+) &
+C8_INJ=$!
+T_BG_PIDS+=("$C8_INJ")
+sess "8: mail queued during the session" alice a.example 0 250
+wait "$C8_INJ"
+check "8: two messages were queued during the session" test -f "$E2E_MANIFEST/c8-bg.env"
+wait_for 10 sm_idle
+if e2e_verify "$(sinks c8)" 'c8-*' >/dev/null; then
+	info "8: both messages queued during the session arrived in it"
+else
+	info "8: left queued after the session: a=$(queued a.example)"
+	e2e_sink_start c8-2 || t_summary
+	sess "8: next ATRN" alice a.example 0 250
+fi
+verify "8: every message exactly once, those queued during the session included" \
+	"$(for d in "$WORK"/sink-c8*/; do printf '%s:' "${d%/}"; done | sed 's/:$//')" 'c8-*'
+expect_eq "8: nothing left queued for a.example" "$(queued a.example)" 0
+
+# ==================================================================================================
+# 9: user = nobody: the session runs unprivileged and asks the root helper, with typed requests,
+# to list the queue and to run the queue IDs (Sendmail's queue is root's). run_dir is then the
+# session's own (nobody, 2750); the sockets it binds get run_dir's group.
+# ==================================================================================================
+cp "$WORK/sasldb2" "$WORK/sasldb2.nobody" && chown nobody "$WORK/sasldb2.nobody"
+chmod 644 "$WORK/customers.db"
+sm_conf "$WORK/nobody.conf" user=nobody sasl_sasldb_path="$WORK/sasldb2.nobody" log_file="$WORK/odmrd.log"
+start_odmrd "$WORK/nobody.conf" || t_summary
+NOBODY_PORT=$PORT
+chown nobody "$RUNDIR" && chmod 2750 "$RUNDIR"
+n0=$(envelopes)
+for i in 1 2 3; do mk_msg "c9-$i" | inj "c9-$i" sender@sender.example "p9$i@a.example"; done
+settle $((n0 + 3)) || fail "9: 3 envelopes queued"
+e2e_sink_start c9 || t_summary
+sess "9: user = nobody, root helper" alice a.example 0 250 "$NOBODY_PORT"
+verify "9: the three arrive once through the helper's queue run" "$(sinks c9)" 'c9-*'
+expect_eq "9: the helper refused no request of the session" \
+	"$(printf '%s\n' "$SESSION_LOG" | grep -c 'privsep: refused')" 0
+chown root "$RUNDIR"
+chmod 0750 "$RUNDIR"
+
+# ==================================================================================================
 check_no_crashes
 verify "all sessions together: every injected recipient but x@a.example.evil delivered exactly once" \
 	"$(for d in "$WORK"/sink-*/; do printf '%s:' "${d%/}"; done | sed 's/:$//')" \
-	'c1-*' 'n*' c2-mix c2-bob 'c2c-*' 'c3-tf' 'c3-part' 'c4*' 'c5-*' 'c7-*'
+	'c1-*' 'n*' c2-mix c2-bob 'c2c-*' 'c3-tf' 'c3-part' 'c4*' 'c5-*' 'c7-*' 'c8-*' 'c9-*'
 check "fetchmail left nothing in root's HOME" test ! -e /root/.fetchids
 echo "# sessions (label, user, fetchdomains, fetchmail rc, odmrd fields, odmrd messages, sink files, wall time):"
 printf '#   %s\n' "${STATS[@]}"

@@ -87,9 +87,10 @@ write_conf "$WORK/odmrd1.conf" log_file="$LOG1"
 write_conf "$WORK/odmrd2.conf" log_file="$LOG2" tcp_wrappers=yes
 # Privilege separation: started as root, the session runs as nobody (the log file is opened
 # before the switch). Only the greeting, EHLO and QUIT are used: the sasldb is root's 0600.
+# mta = sendmail (the fake): the MTA that keeps a root helper (Postfix runs none, see t-35).
 PS_USER=nobody
 getent passwd "$PS_USER" >/dev/null || PS_USER=
-write_conf "$WORK/odmrd3.conf" log_file="$LOG3" ${PS_USER:+user=$PS_USER}
+write_conf "$WORK/odmrd3.conf" log_file="$LOG3" mta=sendmail ${PS_USER:+user=$PS_USER}
 : >"$ALLOW"
 : >"$DENY"
 

@@ -290,7 +290,7 @@ check "log: the ATRN argument is logged escaped (a\\x1b[31m.example)" \
 # an empty queue counts its runs; one session sends up to 300 "ATRN a.example". Refused ATRNs feed
 # the error limit (hard_error_limit 10 -> 421), and the default atrn_interval (60 s; the suites
 # otherwise set 0) turns every ATRN after the first one into a 450 that never reaches the MTA.
-mkdir -p "$WORK/count" "$WORK/run-interval"
+mkdir -p "$WORK/count" "$WORK/run-interval" && chmod 0700 "$WORK/run-interval"  # run_dir closed to others
 cat >"$WORK/count/postqueue" <<EOF
 #!/bin/sh
 # fake postqueue for t-50: an empty queue; one line per run in postqueue.calls

@@ -248,8 +248,10 @@ write_conf() {
 		[sendmail]=$WORK/bin/sendmail
 	)
 	[ -x "$WORK/bin/postqueue" ] || t_fake_mta
+	# run_dir as odmrd checks it: ours, no "other" bits, group of mta_user (postfix), set-group-ID.
 	mkdir -p "$WORK/run"
-	chmod 750 "$WORK/run"
+	chgrp postfix "$WORK/run" 2>/dev/null
+	chmod 2750 "$WORK/run"
 	local -a raw=()
 	for kv in "$@"; do
 		case $kv in

@@ -14,6 +14,8 @@
 #   e2e_sink_stop                      stop the current sink
 #   e2e_sink_files [DIR]               number of messages stored in DIR (default $SINK_DIR)
 #   e2e_sink_conns [LOG]               number of connections the sink accepted
+#   e2e_tail_ms [LOG]                  the QUIT tail seen by the customer: ms from the sink's
+#                                      last end-of-data reply to odmrd's QUIT ("-" if none)
 #   e2e_fetchmail NAME USER PASS DOMAINS [ODMR-PORT]
 #                                      real fetchmail (private HOME/FETCHMAILHOME and --pidfile:
 #                                      as root it would share /var/run/fetchmail.pid; rcfile 0600,
@@ -81,6 +83,14 @@ e2e_sink_files() {
 # e2e_sink_conns [LOG]: connections accepted.
 e2e_sink_conns() {
 	grep -c ' connect$' "${1:-$SINK_LOG}" 2>/dev/null || true
+}
+
+# e2e_tail_ms [LOG]: from the customer's side (its SMTP server's transcript, which fetchmail's
+# relay passes through unchanged): the time from the last "250 ... stored" reply to the QUIT that
+# ends that session, in ms; "-" when the log has no such pair.
+e2e_tail_ms() {
+	awk '/> 250 2\.0\.0 Ok: stored/ { t = $1 } /< QUIT/ { if (t) tail = ($1 - t) * 1000; t = 0 }
+		END { if (tail == "") print "-"; else printf "%d\n", tail }' "${1:-$SINK_LOG}" 2>/dev/null
 }
 
 # --- the ODMR customer -------------------------------------------------------------------------------

@@ -74,6 +74,13 @@
 #   - -qR selects whole envelopes (all their recipients are tried) by a
 #     case-insensitive SUBSTRING match: -qR@a.example also selects
 #     x@A.Example.evil.  Bind sockets only for granted domains.
+#   - `-qf -qIID1 -qIID2` runs exactly those two envelopes (several -qI are
+#     ORed); -qI is a substring match too (-qI6B74a5Os ran 6B74a5Os015199).
+#     IDs are 8 characters of time and sequence plus the pid, zero-padded to
+#     6 digits.  The qf file's N line counts delivery attempts (N0: never tried).
+#   - A run started as root connects to the [IPC] socket as root (SO_PEERCRED
+#     uid 0; the .cf sets no RunAsUser): odmrd's default mta_user.  Sockets
+#     0660 in a 2750 directory are accepted (not "unsafe").
 #   - SIGTERM is not acted on while sendmail waits for the server: a run stuck
 #     on a socket that never greets ended only at Timeout.initial (30 s here,
 #     5 min by default).  End a run by closing the MTA-side socket, or KILL.

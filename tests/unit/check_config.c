@@ -86,7 +86,7 @@ static void check_default_values(const struct config *c)
 	ck_assert_str_eq(c->run_dir, "/run/odmrd");
 	ck_assert_str_eq(c->postqueue, "/usr/sbin/postqueue");
 	ck_assert_ptr_null(c->postfix_config_dir);
-	ck_assert_uint_eq(c->postfix_idle, 2);
+	ck_assert_ptr_null(c->mta_user);
 	ck_assert_str_eq(c->sendmail, "/usr/sbin/sendmail");
 	ck_assert_ptr_null(c->sendmail_cf);
 	ck_assert_ptr_null(c->exec_command);
@@ -135,7 +135,7 @@ START_TEST(test_every_key)
 	   "run_dir = /run/odmrd-test\n"
 	   "postqueue = /opt/postfix/postqueue\n"
 	   "postfix_config_dir = /etc/postfix-odmr\n"
-	   "postfix_idle = 5\n"
+	   "mta_user = smmsp\n"
 	   "sendmail = /opt/sendmail/sendmail\n"
 	   "sendmail_cf = /etc/mail/odmr.cf\n"
 	   "exec_command = /usr/local/bin/deliver --mode=odmr\n");
@@ -163,7 +163,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(cf.run_dir, "/run/odmrd-test");
 	ck_assert_str_eq(cf.postqueue, "/opt/postfix/postqueue");
 	ck_assert_str_eq(cf.postfix_config_dir, "/etc/postfix-odmr");
-	ck_assert_uint_eq(cf.postfix_idle, 5);
+	ck_assert_str_eq(cf.mta_user, "smmsp");
 	ck_assert_str_eq(cf.sendmail, "/opt/sendmail/sendmail");
 	ck_assert_str_eq(cf.sendmail_cf, "/etc/mail/odmr.cf");
 	/* only the first '=' splits key from value */

@@ -36,6 +36,7 @@ int main(void)
 	srunner_add_suite(sr, map_suite());
 	srunner_add_suite(sr, session_suite());
 	srunner_add_suite(sr, relay_suite());
+	srunner_add_suite(sr, mta_suite());
 	/* Keep the core's log lines out of the host's syslog. */
 	if (log_open(LOG_MAIL, "/dev/null") != 0) {
 		fprintf(stderr, "check_odmrd: cannot open /dev/null for logging\n");

@@ -14,7 +14,9 @@
 #include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "relay.h"
@@ -116,7 +118,8 @@ static void rig_up(struct rig *g, const char *script, bool lmtp)
 	g->m = socket(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert_int_eq(bind(g->ls, (struct sockaddr *)&sun, sizeof sun), 0);
 	ck_assert_int_eq(listen(g->ls, 1), 0);
-	ck_assert_int_eq(relay_listen(g->r, g->ls, lmtp), 0);
+	ck_assert_int_eq(relay_listen(g->r, g->ls, lmtp, "a.example"), 0);
+	relay_allow_peer(g->r, getuid());
 	ck_assert_int_eq(connect(g->m, (struct sockaddr *)&sun, sizeof sun), 0);
 	ck_assert_int_eq(relay_step(g->r, 2000), RELAY_OK);
 	mta_read(g->m, got, sizeof got);
@@ -289,6 +292,123 @@ START_TEST(test_pipelined_batch_after_refused_mail)
 }
 END_TEST
 
+START_TEST(test_rcpt_outside_socket_domain)
+{
+	struct rig g;
+	char got[512], cust[1024];
+	const char *batch = "MAIL FROM:<s@x.test>\r\nRCPT TO:<x@outside.test>\r\n"
+			    "RCPT TO:<bob@a.example.com>\r\nRCPT TO:<\"v@b\"@A.Example> NOTIFY=NEVER\r\n"
+			    "RCPT TO:<@relay.test:w@b.example>\r\nRCPT TO:<postmaster>\r\nDATA\r\n";
+	const char *refused = "450 4.7.1 Recipient not in the domain this connection serves\r\n";
+	char want[1024];
+
+	/* Only the recipient in a.example (the socket's domain) reaches the customer; the others get
+	 * a 4xx from us (the MTA keeps them queued) and LMTP's DATA gets one reply for the one. */
+	snprintf(want, sizeof want, "250 ok\r\n%s%s250 ok\r\n%s%s354 go\r\n", refused, refused, refused,
+		 refused);
+	rig_up(&g, CUST_HELLO "250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n", true);
+	ck_assert_int_eq(write(g.m, batch, strlen(batch)), (ssize_t)strlen(batch));
+	ck_assert_int_eq(write(g.m, "body\r\n.\r\n", 9), 9);
+	strcat(want, "250 queued\r\n");
+	ck_assert_int_eq(steps_until(&g, got, sizeof got, strlen(want)), RELAY_OK);
+	ck_assert_str_eq(got, want);
+	drain_all(g.sv[1], cust, sizeof cust);
+	ck_assert_str_eq(cust, "MAIL FROM:<s@x.test>\r\nRCPT TO:<\"v@b\"@A.Example> NOTIFY=NEVER\r\n"
+		"DATA\r\nbody\r\n.\r\n");
+	rig_down(&g);
+}
+END_TEST
+
+/* Connect to the socket at PATH as uid 65534 (root only: fork and drop); what the peer sent. */
+static void connect_as_nobody(const char *path, char *got, size_t len)
+{
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		char buf[256] = "";
+		if (strlen(path) >= sizeof sun.sun_path)
+			_exit(1);
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (setgid(65534) < 0 || setuid(65534) < 0 ||
+		    connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0)
+			_exit(1);
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t n = poll(&pf, 1, 3000) == 1 ? read(fd, buf, sizeof buf - 1) : -2;
+		dprintf(p[1], "%zd:%s", n, n > 0 ? buf : "");
+		_exit(0);
+	}
+	close(p[1]);
+	ssize_t n = 0, k;
+	while ((k = read(p[0], got + n, len - 1 - (size_t)n)) > 0)
+		n += k;
+	got[n] = '\0';
+	close(p[0]);
+}
+
+START_TEST(test_peer_not_mta_refused)
+{
+	struct rig g;
+	char got[512], path[4200];
+	int status = -1;
+
+	/* The rig's own connection (our uid) was allowed; now only root and uid 4242 may talk. */
+	rig_up(&g, CUST_HELLO, false);
+	relay_allow_peer(g.r, 4242);
+	snprintf(path, sizeof path, "%s/a.example", g.dir);
+	if (geteuid() == 0) {
+		/* nobody must reach the socket (as a local user would with a too open run_dir) */
+		ck_assert_int_eq(chmod(unit_tmproot(), 0711), 0);
+		ck_assert_int_eq(chmod(g.dir, 0755), 0);
+		ck_assert_int_eq(chmod(path, 0666), 0);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			char out[512];
+			connect_as_nobody(path, out, sizeof out);
+			_exit(strcmp(out, "0:") == 0 ? 0 : 1);   /* EOF, not the customer's greeting */
+		}
+		for (int i = 0; i < 40 && waitpid(pid, &status, WNOHANG) == 0; i++)
+			relay_step(g.r, 100);
+		chmod(unit_tmproot(), 0700);
+		ck_assert_msg(status == 0, "a process of uid 65534 was not refused (status %d)", status);
+	} else {
+		relay_allow_peer(g.r, getuid() + 1);
+		int m = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		ck_assert_uint_lt(strlen(path), sizeof sun.sun_path);
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		ck_assert_int_eq(connect(m, (struct sockaddr *)&sun, sizeof sun), 0);
+		ck_assert_int_eq(relay_step(g.r, 1000), RELAY_OK);
+		ck_assert_int_eq(read(m, got, sizeof got), 0);
+		close(m);
+	}
+	ck_assert_uint_eq(relay_conns(g.r), 1);   /* only the rig's */
+	rig_down(&g);
+}
+END_TEST
+
+START_TEST(test_quiet)
+{
+	struct rig g;
+	char got[512];
+
+	rig_up(&g, CUST_HELLO "250 ok\r\n250 ok\r\n", false);
+	ck_assert(relay_quiet(g.r));
+	ck_assert_int_eq(write(g.m, "MAIL FROM:<s@x.test>\r\n", 22), 22);
+	ck_assert_int_eq(steps_until(&g, got, sizeof got, 8), RELAY_OK);
+	ck_assert(!relay_quiet(g.r));              /* a transaction is open */
+	ck_assert_int_eq(write(g.m, "RSET\r\n", 6), 6);
+	ck_assert_int_eq(steps_until(&g, got, sizeof got, 8), RELAY_OK);
+	ck_assert(relay_quiet(g.r));
+	rig_down(&g);
+}
+END_TEST
+
 Suite *relay_suite(void)
 {
 	Suite *s = suite_create("relay");
@@ -301,6 +421,9 @@ Suite *relay_suite(void)
 	tcase_add_test(tc, test_data_copied_exactly);
 	tcase_add_test(tc, test_data_bare_lf_aborts);
 	tcase_add_test(tc, test_pipelined_batch_after_refused_mail);
+	tcase_add_test(tc, test_rcpt_outside_socket_domain);
+	tcase_add_test(tc, test_peer_not_mta_refused);
+	tcase_add_test(tc, test_quiet);
 	suite_add_tcase(s, tc);
 	return s;
 }

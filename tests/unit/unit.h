@@ -17,6 +17,7 @@ Suite *config_suite(void);
 Suite *map_suite(void);
 Suite *session_suite(void);
 Suite *relay_suite(void);
+Suite *mta_suite(void);
 
 /* ---- fake_auth.c: what the fake SASL layer answers, and what it was asked ---- */
 #define FAKE_AUTH_STEPS 8

@@ -1,0 +1,261 @@
+/*
+ * mta.c - what the MTA files (mta_postfix.c, mta_sendmail.c) share: the exact-domain test every
+ * recipient goes through, running a queue listing line by line within a deadline, the one job
+ * (release or queue run) a session has going at a time, and the bookkeeping of queue IDs.
+ *
+ * Trusts: the MTA's output only as far as the parsers check it; an address counts as ours only
+ * when its domain equals a granted domain, never by substring. Invariants: at most one job at a
+ * time (the root helper runs one); a listing that failed or was cut off is never trusted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mta.h"
+#include "net.h"
+#include "proc.h"
+
+#define MTA_CMD_TIMEOUT_MS 60000   /* a listing must end within this (showq can hang) */
+#define MTA_LIST_MAX (256u << 20)  /* a listing larger than this is not read to the end */
+
+/* See mta.h. */
+bool mta_ours(const struct mta_run *m, const char *addr, size_t len)
+{
+	const char *at = NULL;
+
+	for (size_t i = 0; i < len; i++)
+		if (addr[i] == '@')
+			at = addr + i;
+	if (at == NULL)
+		return false;
+	const char *d = at + 1;
+	size_t dl = len - (size_t)(d - addr);
+	while (dl > 0 && (d[dl - 1] == '>' || d[dl - 1] == ' ' || d[dl - 1] == '\t'))
+		dl--;
+	for (size_t i = 0; i < m->n; i++)
+		if (strlen(m->dom[i]) == dl && strncasecmp(m->dom[i], d, dl) == 0)
+			return true;
+	return false;
+}
+
+/* Hand each complete line in BUF[0..*len) to FN; keep the unfinished rest at the front. */
+static void mta_lines(struct mta_run *m, char *buf, size_t *len,
+		      void (*fn)(struct mta_run *, const char *, struct mta_scan *))
+{
+	char *start = buf, *nl;
+
+	while ((nl = memchr(start, '\n', *len - (size_t)(start - buf))) != NULL) {
+		*nl = '\0';
+		fn(m, start, &m->scan);
+		start = nl + 1;
+	}
+	*len -= (size_t)(start - buf);
+	memmove(buf, start, *len);
+}
+
+/*
+ * See mta.h. The whole within MTA_CMD_TIMEOUT_MS: a command that hangs (postqueue waiting for
+ * showq) is stopped and counts as failed.
+ */
+int mta_list(struct mta_run *m, void (*fn)(struct mta_run *, const char *, struct mta_scan *))
+{
+	struct ps_req req = { .mta = m->cf->mta, .kind = PS_LIST };
+	long long deadline = net_now_ms() + MTA_CMD_TIMEOUT_MS;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, total = 0;
+	bool failed = false;
+	int p[2];
+
+	mta_scan_reset(&m->scan);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid_t job = proc_request(m->cf, &req, p[1]);
+	close(p[1]);
+	if (job < 0) {
+		close(p[0]);
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pf = { .fd = p[0], .events = POLLIN };
+		long long left = deadline - net_now_ms();
+		int r = left > 0 ? poll(&pf, 1, (int)left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			log_msg(LOG_ERR, "queue listing: no end within %d s; stopping it", MTA_CMD_TIMEOUT_MS / 1000);
+			failed = true;
+			break;
+		}
+		if (cap - len < 4096) {
+			size_t ncap = cap ? cap * 2 : 65536;
+			char *nb = realloc(buf, ncap);
+			if (nb == NULL) {
+				failed = true;
+				break;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t n = read(p[0], buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		total += (size_t)n;
+		if (total > MTA_LIST_MAX) {
+			log_msg(LOG_ERR, "queue listing: longer than %u MiB; not trusted", MTA_LIST_MAX >> 20);
+			failed = true;
+			break;
+		}
+		mta_lines(m, buf, &len, fn);
+	}
+	if (!failed && len > 0) {
+		buf[len] = '\0';
+		fn(m, buf, &m->scan);
+	}
+	free(buf);
+	close(p[0]);
+	long long left = deadline - net_now_ms();
+	int st = proc_wait(job, failed || left < 0 ? 0 : (long)left);
+	if (st != 0 && !failed)
+		log_msg(LOG_ERR, "queue listing (%s) failed with status %d",
+			m->cf->mta == CF_MTA_POSTFIX ? m->cf->postqueue : m->cf->sendmail, st);
+	return failed || st != 0 || m->scan.bad ? -1 : 0;
+}
+
+/* See mta.h. */
+int mta_job_start(struct mta_run *m, enum ps_kind kind, const char *const *items, unsigned n)
+{
+	struct ps_req req = { .mta = m->cf->mta, .kind = kind, .n = n };
+
+	if (m->job > 0 || n > PS_ITEMS_MAX)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		req.item[i] = items[i];
+	pid_t job = proc_request(m->cf, &req, -1);
+	if (job < 0)
+		return -1;
+	m->job = job;
+	return 0;
+}
+
+/* See mta.h. */
+int mta_job_run(struct mta_run *m, enum ps_kind kind, const char *const *items, unsigned n)
+{
+	return mta_job_start(m, kind, items, n) < 0 ? -1 : mta_job_wait(m);
+}
+
+/* See mta.h. */
+int mta_job_wait(struct mta_run *m)
+{
+	int st = m->job > 0 ? proc_wait(m->job, MTA_CMD_TIMEOUT_MS) : -1;
+
+	m->job = 0;
+	return st;
+}
+
+/* See mta.h. */
+int mta_job_poll(struct mta_run *m)
+{
+	int st;
+
+	if (m->job <= 0)
+		return 0;
+	int r = proc_reaped(m->job, &st);
+	if (r == 0)
+		return 0;
+	m->job = 0;
+	m->job_status = r < 0 ? -1 : st;
+	if (m->job_status != 0)
+		m->jobs_failed++;
+	return 1;
+}
+
+/* See mta.h. */
+struct mta_id *mta_id_get(struct mta_run *m, const char *id, bool create)
+{
+	for (size_t i = 0; i < m->nid; i++)
+		if (!strcmp(m->id[i].id, id))
+			return &m->id[i];
+	if (!create || strlen(id) > PS_ID_MAX)
+		return NULL;
+	if (m->nid == m->capid) {
+		size_t ncap = m->capid ? m->capid * 2 : 64;
+		struct mta_id *n = realloc(m->id, ncap * sizeof *n);
+		if (n == NULL)
+			return NULL;
+		m->id = n;
+		m->capid = ncap;
+	}
+	struct mta_id *r = &m->id[m->nid++];
+	memset(r, 0, sizeof *r);
+	snprintf(r->id, sizeof r->id, "%s", id);
+	return r;
+}
+
+/* See mta.h. */
+struct mta_found *mta_scan_found(struct mta_scan *s, const char *id, size_t len)
+{
+	for (size_t i = 0; i < s->nfound; i++)
+		if (strlen(s->found[i].id) == len && !memcmp(s->found[i].id, id, len))
+			return &s->found[i];
+	if (len == 0 || len > PS_ID_MAX)
+		return NULL;
+	if (s->nfound == s->capfound) {
+		size_t ncap = s->capfound ? s->capfound * 2 : 64;
+		struct mta_found *n = realloc(s->found, ncap * sizeof *n);
+		if (n == NULL) {
+			s->bad = true;
+			return NULL;
+		}
+		s->found = n;
+		s->capfound = ncap;
+	}
+	struct mta_found *f = &s->found[s->nfound++];
+	memset(f, 0, sizeof *f);
+	memcpy(f->id, id, len);
+	return f;
+}
+
+/* See mta.h. */
+void mta_scan_reset(struct mta_scan *s)
+{
+	s->nfound = s->nids = 0;
+	s->rcpts_waiting = s->rcpts_moving = s->rcpts_held = 0;
+	s->reason[0] = s->cur_id[0] = s->cur_reason[0] = '\0';
+	s->cur = NULL;
+	s->bad = false;
+}
+
+/* See mta.h. */
+void mta_scan_free(struct mta_scan *s)
+{
+	free(s->found);
+	free(s->ids);
+	memset(s, 0, sizeof *s);
+}
+
+/* See mta.h. */
+void mta_note_left(struct mta_run *m, const struct mta_scan *s)
+{
+	m->left = s->rcpts_waiting + s->rcpts_held;
+	snprintf(m->left_why, sizeof m->left_why, "%s",
+		 s->reason[0] ? s->reason : s->rcpts_held ? "on hold" : "");
+}
+
+/* See mta.h. */
+void mta_run_free(struct mta_run *m)
+{
+	if (m->job > 0)
+		proc_wait(m->job, 30000);
+	free(m->id);
+	mta_scan_free(&m->scan);
+	memset(m, 0, sizeof *m);
+}
