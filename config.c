@@ -1,14 +1,16 @@
 /*
  * config.c - parser for odmrd.conf ("key = value" lines, '#' comments).
  *
- * Trusts the file's owner (root) but not its typing: every key is known and every value checked,
- * and any error names file:line so the admin can fix it. Invariant: after cf_load() fails, *cf holds
+ * Trusts the file's owner (root) but not its typing: every key is known (sasl_* keys too: libsasl2
+ * would silently ignore a misspelt one) and every value checked, and every error names
+ * file:line: key so the admin can fix it. Invariant: after cf_parse() finds problems, *cf holds
  * nothing that needs freeing beyond cf_free().
  */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,7 @@
 
 #include "config.h"
 
-enum cf_type { T_STR, T_UINT, T_BOOL, T_FACILITY, T_MTA, T_PATH };
+enum cf_type { T_STR, T_UINT, T_BOOL, T_FACILITY, T_MTA, T_PATH, T_HOST };
 
 struct cf_key {
 	const char *name;
@@ -29,7 +31,7 @@ struct cf_key {
 #define S(f) offsetof(struct config, f)
 /* Every key odmrd knows; sasl_* keys other than these are passed to libsasl2. */
 static const struct cf_key cf_keys[] = {
-	{ "hostname", T_STR, S(hostname), 0, 0 },
+	{ "hostname", T_HOST, S(hostname), 0, 0 },
 	{ "customer_map", T_PATH, S(customer_map), 0, 0 },
 	{ "sasl_realm", T_STR, S(sasl_realm), 0, 0 },
 	{ "sasl_plugin_dir", T_PATH, S(sasl_plugin_dir), 0, 0 },
@@ -58,8 +60,32 @@ static const struct cf_key cf_keys[] = {
 	{ "sendmail", T_PATH, S(sendmail), 0, 0 },
 	{ "sendmail_cf", T_PATH, S(sendmail_cf), 0, 0 },
 	{ "exec_command", T_STR, S(exec_command), 0, 0 },
+	{ "customer_map_group", T_STR, S(customer_map_group), 0, 0 },
+	{ "postfix_transport", T_PATH, S(postfix_transport), 0, 0 },
+	{ "postmap", T_PATH, S(postmap), 0, 0 },
+	{ "sendmail_m4", T_PATH, S(sendmail_m4), 0, 0 },
 };
 #undef S
+
+/*
+ * The server-side options libsasl2 2.1.28 and the plugins Debian ships for it read (verified in
+ * the options documentation and the strings of libsasl2.so.2 and each plugin): a sasl_KEY line
+ * whose KEY is not here would be ignored by libsasl2 without a word, so it is an error.
+ */
+static const char *const cf_sasl_known[] = {
+	/* the library */
+	"authdaemond_path", "auto_transition", "auxprop_plugin", "canon_user_plugin", "log_level",
+	"mech_list", "plugin_list", "pwcheck_method", "saslauthd_path",
+	/* auxprop plugins: sasldb, sql, ldapdb */
+	"sasldb_path", "sasldb_mapsize", "sasldb_maxreaders",
+	"sql_engine", "sql_hostnames", "sql_user", "sql_passwd", "sql_database", "sql_select",
+	"sql_statement", "sql_insert", "sql_update", "sql_usessl",
+	"ldapdb_uri", "ldapdb_id", "ldapdb_mech", "ldapdb_pw", "ldapdb_rc", "ldapdb_starttls",
+	"ldapdb_canon_attr",
+	/* mechanism plugins: DIGEST-MD5, NTLM, SCRAM, GSSAPI, OTP, SRP, KERBEROS_V4 */
+	"reauth_timeout", "ntlm_server", "ntlm_v2", "scram_iteration_counter", "keytab",
+	"opiekeys", "otp_mda", "srp_mda", "srvtab",
+};
 
 static const struct { const char *name; int value; } cf_facilities[] = {
 	{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON }, { "auth", LOG_AUTH },
@@ -116,16 +142,25 @@ void cf_defaults(struct config *cf)
 	cf->run_dir = cf_strdup("/run/odmrd");
 	cf->postqueue = cf_strdup("/usr/sbin/postqueue");
 	cf->sendmail = cf_strdup("/usr/sbin/sendmail");
+	cf->postmap = cf_strdup("/usr/sbin/postmap");
 }
 
-/* Store one value in its typed slot; returns an error text or NULL. */
-static const char *cf_set(struct config *cf, const struct cf_key *k, const char *v)
+/* Store one value in its typed slot; returns an error text (perhaps in BUF) or NULL. */
+static const char *cf_set(struct config *cf, const struct cf_key *k, const char *v, char *buf,
+			  size_t len)
 {
 	void *slot = (char *)cf + k->off;
 
 	switch (k->type) {
+	case T_HOST:
+		if (v[0] == '\0')
+			return "must not be empty";
+		for (const char *p = v; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
+				return "has a character not allowed in a host name";
+		/* fall through */
 	case T_PATH:
-		if (v[0] != '/')
+		if (k->type == T_PATH && v[0] != '/')
 			return "must be an absolute path";
 		/* fall through */
 	case T_STR:
@@ -140,8 +175,10 @@ static const char *cf_set(struct config *cf, const struct cf_key *k, const char 
 		unsigned long n = strtoul(v, &end, 10);
 		if (*end != '\0' || errno != 0)
 			return "must be a whole number";
-		if (n < k->min || n > k->max)
-			return "out of range";
+		if (n < k->min || n > k->max) {
+			snprintf(buf, len, "out of range (%u-%u)", k->min, k->max);
+			return buf;
+		}
 		*(unsigned *)slot = (unsigned)n;
 		return NULL;
 	}
@@ -203,61 +240,80 @@ static char *cf_trim(char *s)
 	return s;
 }
 
-/* Apply one non-comment line. */
-static const char *cf_line(struct config *cf, char *line)
+/* Apply one non-comment line; on error *KEYP names the key (or is NULL) for the message. */
+static const char *cf_line(struct config *cf, char *line, const char **keyp, char *buf, size_t len)
 {
 	char *eq = strchr(line, '=');
+	*keyp = NULL;
 	if (eq == NULL)
 		return "expected \"key = value\"";
 	*eq = '\0';
 	char *key = cf_trim(line), *value = cf_trim(eq + 1);
 	if (*key == '\0')
 		return "missing key";
+	*keyp = key;
 	for (size_t i = 0; i < sizeof cf_keys / sizeof cf_keys[0]; i++)
 		if (!strcmp(key, cf_keys[i].name))
-			return cf_set(cf, &cf_keys[i], value);
+			return cf_set(cf, &cf_keys[i], value, buf, len);
 	if (!strncmp(key, "sasl_", 5) && key[5] != '\0') {
-		cf_add_sasl(cf, key + 5, value);
-		return NULL;
+		for (size_t i = 0; i < sizeof cf_sasl_known / sizeof cf_sasl_known[0]; i++)
+			if (!strcmp(key + 5, cf_sasl_known[i])) {
+				cf_add_sasl(cf, key + 5, value);
+				return NULL;
+			}
+		return "unknown key (not an option of libsasl2 2.1.28 or its plugins)";
 	}
 	return "unknown key";
 }
 
-/* Cross-key checks that no single line can make. */
-static const char *cf_check(const struct config *cf)
+/* Cross-key checks that no single line can make; *KEYP names the key at fault. */
+static const char *cf_check(const struct config *cf, const char **keyp)
 {
+	*keyp = "hard_error_limit";
 	if (cf->hard_error_limit <= cf->soft_error_limit)
-		return "hard_error_limit must be above soft_error_limit";
+		return "must be above soft_error_limit";
+	*keyp = "exec_command";
 	if (cf->mta == CF_MTA_EXEC && (cf->exec_command == NULL || cf->exec_command[0] != '/'))
 		return "mta = exec needs exec_command starting with an absolute path";
-	if (cf->hostname != NULL && cf->hostname[0] == '\0')
-		return "hostname must not be empty";
-	for (const char *p = cf->hostname; p && *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
-			return "hostname has a character not allowed in a host name";
 	return NULL;
 }
 
-/* Load PATH over the defaults. */
-int cf_load(const char *path, struct config *cf, char *err, size_t errlen)
+/* Format one problem as "path[:line]: [key: ]why" and hand it to REPORT. */
+static void cf_problem(cf_report_fn report, void *ctx, const char *path, unsigned lineno,
+		       const char *key, const char *why)
+{
+	char msg[640], where[32] = "";
+
+	if (lineno)
+		snprintf(where, sizeof where, ":%u", lineno);
+	snprintf(msg, sizeof msg, "%s%s: %s%s%s", path, where, key ? key : "", key ? ": " : "", why);
+	report(ctx, msg);
+}
+
+/* See config.h. */
+unsigned cf_parse(const char *path, struct config *cf, cf_report_fn report, void *ctx)
 {
 	FILE *fp;
 	char line[4096];
-	unsigned lineno = 0;
-	const char *why;
+	unsigned lineno = 0, problems = 0;
+	const char *why, *key;
+	char buf[64];
 
 	cf_defaults(cf);
 	if ((fp = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
+		cf_problem(report, ctx, path, 0, NULL, strerror(errno));
+		return 1;
 	}
 	while (fgets(line, sizeof line, fp) != NULL) {
 		lineno++;
 		size_t n = strlen(line);
 		if (n == sizeof line - 1 && line[n - 1] != '\n') {
-			snprintf(err, errlen, "%s:%u: line too long", path, lineno);
-			fclose(fp);
-			return -1;
+			cf_problem(report, ctx, path, lineno, NULL, "line too long");
+			problems++;
+			int c;
+			while ((c = getc(fp)) != EOF && c != '\n')
+				;
+			continue;
 		}
 		char *hash = strchr(line, '#');
 		if (hash != NULL)
@@ -265,32 +321,107 @@ int cf_load(const char *path, struct config *cf, char *err, size_t errlen)
 		char *s = cf_trim(line);
 		if (*s == '\0')
 			continue;
-		if ((why = cf_line(cf, s)) != NULL) {
-			snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
-			fclose(fp);
-			return -1;
+		if ((why = cf_line(cf, s, &key, buf, sizeof buf)) != NULL) {
+			cf_problem(report, ctx, path, lineno, key, why);
+			problems++;
 		}
 	}
 	if (ferror(fp)) {
-		snprintf(err, errlen, "%s: read error", path);
-		fclose(fp);
-		return -1;
+		cf_problem(report, ctx, path, 0, NULL, "read error");
+		problems++;
 	}
 	fclose(fp);
-	if (cf->hostname == NULL)
-		cf->hostname = cf_default_hostname();
-	if ((why = cf_check(cf)) != NULL) {
-		snprintf(err, errlen, "%s: %s", path, why);
-		return -1;
+	if (problems == 0 && (why = cf_check(cf, &key)) != NULL) {
+		cf_problem(report, ctx, path, 0, key, why);
+		problems++;
 	}
-	return 0;
+	/* A broken file keeps only a configured name, for the 421: no default worth its cost. */
+	if (problems == 0 && cf->hostname == NULL) {
+		cf->hostname = cf_default_hostname();
+		cf->hostname_default = true;
+	}
+	return problems;
+}
+
+struct cf_first {
+	char *err;
+	size_t len;
+	unsigned seen;
+};
+
+/* cf_report_fn keeping the first problem only. */
+static void cf_keep_first(void *ctx, const char *msg)
+{
+	struct cf_first *f = ctx;
+
+	if (f->seen++ == 0)
+		snprintf(f->err, f->len, "%s", msg);
+}
+
+/* Load PATH over the defaults. */
+int cf_load(const char *path, struct config *cf, char *err, size_t errlen)
+{
+	struct cf_first f = { err, errlen, 0 };
+
+	return cf_parse(path, cf, cf_keep_first, &f) ? -1 : 0;
+}
+
+/* The value of key K in CF as it would be written in the file; "" for an unset string. */
+static const char *cf_format(const struct config *cf, const struct cf_key *k, char *buf, size_t len)
+{
+	const void *slot = (const char *)cf + k->off;
+
+	switch (k->type) {
+	case T_STR:
+	case T_PATH:
+	case T_HOST:
+		return *(char *const *)slot ? *(char *const *)slot : "";
+	case T_UINT:
+		snprintf(buf, len, "%u", *(const unsigned *)slot);
+		return buf;
+	case T_BOOL:
+		return *(const bool *)slot ? "yes" : "no";
+	case T_FACILITY:
+		for (size_t i = 0; i < sizeof cf_facilities / sizeof cf_facilities[0]; i++)
+			if (cf_facilities[i].value == *(const int *)slot)
+				return cf_facilities[i].name;
+		return "?";
+	case T_MTA:
+		switch (*(const enum cf_mta *)slot) {
+		case CF_MTA_SENDMAIL:
+			return "sendmail";
+		case CF_MTA_EXEC:
+			return "exec";
+		default:
+			return "postfix";
+		}
+	}
+	return "?";
+}
+
+/* See config.h. */
+void cf_print_changed(const struct config *cf, FILE *out)
+{
+	struct config def;
+	char a[32], b[32];
+
+	cf_defaults(&def);
+	for (size_t i = 0; i < sizeof cf_keys / sizeof cf_keys[0]; i++) {
+		const char *v = cf_format(cf, &cf_keys[i], a, sizeof a);
+		if (cf_keys[i].off == offsetof(struct config, hostname) ? !cf->hostname_default :
+		    strcmp(v, cf_format(&def, &cf_keys[i], b, sizeof b)) != 0)
+			fprintf(out, "%s = %s\n", cf_keys[i].name, v);
+	}
+	for (size_t i = 0; i < cf->n_sasl_opts; i++)
+		fprintf(out, "sasl_%s = %s\n", cf->sasl_opts[i].key, cf->sasl_opts[i].value);
+	cf_free(&def);
 }
 
 /* Release every string the config owns. */
 void cf_free(struct config *cf)
 {
 	for (size_t i = 0; i < sizeof cf_keys / sizeof cf_keys[0]; i++)
-		if (cf_keys[i].type == T_STR || cf_keys[i].type == T_PATH)
+		if (cf_keys[i].type == T_STR || cf_keys[i].type == T_PATH || cf_keys[i].type == T_HOST)
 			free(*(char **)((char *)cf + cf_keys[i].off));
 	for (size_t i = 0; i < cf->n_sasl_opts; i++) {
 		free(cf->sasl_opts[i].key);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define CF_DEFAULT_PATH "/etc/odmrd/odmrd.conf"
 
@@ -20,6 +21,7 @@ struct cf_sasl_opt {
 
 struct config {
 	char *hostname;           /* greeting/EHLO name; default: the host's FQDN */
+	bool hostname_default;    /* hostname was not configured but filled in */
 	char *customer_map;       /* GDBM file: user -> domains */
 	char *sasl_realm;         /* user_realm for sasl_server_new; "" = none */
 	char *sasl_plugin_dir;    /* SASL_CB_GETPATH; NULL = libsasl2's default */
@@ -51,10 +53,26 @@ struct config {
 	char *sendmail;              /* /usr/sbin/sendmail */
 	char *sendmail_cf;           /* sendmail -C FILE; NULL = default */
 	char *exec_command;          /* mta = exec: program and args, no shell */
+
+	/* Read by odmrd-map only: the tables it writes beside the customer map. */
+	char *customer_map_group;    /* group of the map (mode 0640); NULL: user's group, else _odmrd */
+	char *postfix_transport;     /* Postfix transport table (hash:, via postmap); NULL: none */
+	char *postmap;               /* /usr/sbin/postmap */
+	char *sendmail_m4;           /* Sendmail .mc fragment (mailers, routes, relaying); NULL: none */
 };
 
-/* Parse PATH into *cf (defaults first). On error: -1 and "file:line: reason" in err. */
+/* Called once per problem cf_parse finds; MSG is "file:line: key: reason". */
+typedef void (*cf_report_fn)(void *ctx, const char *msg);
+/*
+ * Parse PATH over the defaults and report every problem (all lines are read, so a key after a
+ * bad line, e.g. hostname for the 421, is still known). Returns the number of problems; with
+ * any, *cf must serve only to name the host in a refusal.
+ */
+unsigned cf_parse(const char *path, struct config *cf, cf_report_fn report, void *ctx);
+/* cf_parse keeping only the first problem: -1 and "file:line: key: reason" in err. */
 int cf_load(const char *path, struct config *cf, char *err, size_t errlen);
+/* Print "key = value" for every setting whose value differs from the default (odmrd -n). */
+void cf_print_changed(const struct config *cf, FILE *out);
 /* Fill *cf with the built-in defaults only. */
 void cf_defaults(struct config *cf);
 void cf_free(struct config *cf);

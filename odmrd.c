@@ -185,8 +185,12 @@ int main(int argc, char **argv)
 			log_close();
 			log_open(cf.syslog_facility, cf.log_file);  /* else syslog, saying why */
 		}
+		/* Nothing of a broken file is used, but the 421 still names the host as configured. */
+		char *host = cf.hostname;
+		cf.hostname = NULL;
 		cf_free(&cf);
 		cf_defaults(&cf);
+		cf.hostname = host;
 	} else if (cf.log_file != NULL || cf.syslog_facility != LOG_MAIL) {
 		log_close();
 		log_open(cf.syslog_facility, cf.log_file);  /* else syslog, saying why */

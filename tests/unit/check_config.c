@@ -1,8 +1,10 @@
 /*
  * check_config.c - cf_load on temporary files: defaults, every key type, comments and blank lines,
- * errors naming file:line (unknown key, bad number, out of range, bad path/bool/facility/mta),
- * sasl_* pass-through options, the missing file, and the cross-key checks (mta = exec needs
- * exec_command, hard_error_limit above soft). cf_free after every load (valgrind checks the rest).
+ * errors naming file:line: key (unknown key, bad number, out of range, bad path/bool/facility/mta),
+ * sasl_* pass-through options and misspelt ones, the missing file, the cross-key checks (mta = exec
+ * needs exec_command, hard_error_limit above soft), every problem reported (cf_parse) with the
+ * hostname still known after a bad line, and cf_print_changed (odmrd -n). cf_free after every load
+ * (valgrind checks the rest).
  */
 #include <check.h>
 #include <stdio.h>
@@ -212,7 +214,7 @@ END_TEST
 
 START_TEST(test_unknown_key)
 {
-	refused("# first\n\nfrobnicate = 1\n", 3, "unknown key");
+	refused("# first\n\nfrobnicate = 1\n", 3, "frobnicate: unknown key");
 	refused("max_domains = 3\nMax_Domains = 4\n", 2, "unknown key");
 	refused("sasl_ = x\n", 1, "unknown key");
 }
@@ -238,7 +240,7 @@ END_TEST
 
 START_TEST(test_out_of_range)
 {
-	refused("atrn_timeout = 599\n", 1, "out of range");
+	refused("atrn_timeout = 599\n", 1, "atrn_timeout: out of range (600-86400)");
 	ok("atrn_timeout = 600\n");
 	ck_assert_uint_eq(cf.atrn_timeout, 600);
 	refused("atrn_timeout = 86401\n", 1, "out of range");
@@ -258,8 +260,8 @@ START_TEST(test_bad_typed_values)
 	refused("mta = qmail\n", 1, "postfix, sendmail or exec");
 	refused("customer_map = customers.db\n", 1, "absolute path");
 	refused("run_dir =\n", 1, "absolute path");
-	refused("hostname = bad host.example\n", 0, "hostname");
-	refused("hostname = a.example;x\n", 0, "hostname");
+	refused("hostname = bad host.example\n", 1, "hostname: has a character");
+	refused("\nhostname = a.example;x\n", 2, "hostname: has a character");
 }
 END_TEST
 
@@ -294,6 +296,84 @@ START_TEST(test_sasl_options)
 }
 END_TEST
 
+START_TEST(test_sasl_unknown_option)
+{
+	/* libsasl2 would ignore these without a word: the admin must hear of the typo */
+	refused("sasl_mech_list = CRAM-MD5\nsasl_mech_lst = CRAM-MD5\n", 2,
+		"sasl_mech_lst: unknown key");
+	refused("sasl_sasldb = /etc/odmrd/sasldb2\n", 1, "sasl_sasldb: unknown key");
+	refused("sasl_pwcheck = auxprop\n", 1, "libsasl2");
+	ok("hostname = odmr.example.net\nsasl_sql_engine = sqlite3\nsasl_sql_database = /etc/odmrd/users.db\n"
+	   "sasl_sql_select = SELECT password FROM users WHERE name = '%u'\n"
+	   "sasl_ldapdb_uri = ldapi://\nsasl_saslauthd_path = /run/saslauthd/mux\n"
+	   "sasl_log_level = 3\nsasl_scram_iteration_counter = 10000\n");
+	ck_assert_uint_eq(cf.n_sasl_opts, 7);
+	/* a value with '=' and quotes stays whole */
+	ck_assert_str_eq(cf.sasl_opts[2].value, "SELECT password FROM users WHERE name = '%u'");
+}
+END_TEST
+
+static unsigned n_reports;
+static char reports[4][256];
+
+static void count_report(void *ctx, const char *msg)
+{
+	(void)ctx;
+	if (n_reports < 4)
+		snprintf(reports[n_reports], sizeof reports[0], "%s", msg);
+	n_reports++;
+}
+
+START_TEST(test_every_problem_reported)
+{
+	/* odmrd -t lists every bad line, not just the first */
+	load("max_domains = 0\nfrobnicate = 1\nidle_timeout = x\nhostname = ok.example\n");
+	n_reports = 0;
+	cf_free(&cf);
+	ck_assert_uint_eq(cf_parse(path, &cf, count_report, NULL), 3);
+	ck_assert_uint_eq(n_reports, 3);
+	ck_assert_msg(strstr(reports[0], ":1: max_domains: out of range (1-126)"), "%s", reports[0]);
+	ck_assert_msg(strstr(reports[1], ":2: frobnicate: unknown key"), "%s", reports[1]);
+	ck_assert_msg(strstr(reports[2], ":3: idle_timeout: must be a whole number"), "%s", reports[2]);
+}
+END_TEST
+
+START_TEST(test_hostname_known_after_bad_line)
+{
+	/* the 421 for a broken file still names the configured host, wherever its line is */
+	refused("bogus = 1\nhostname = odmr.example.net\n", 1, "bogus: unknown key");
+	ck_assert_str_eq(cf.hostname, "odmr.example.net");
+	refused("hostname = odmr.example.net\nmax_domains = 0\n", 2, "max_domains");
+	ck_assert_str_eq(cf.hostname, "odmr.example.net");
+}
+END_TEST
+
+START_TEST(test_print_changed)
+{
+	char *buf = NULL;
+	size_t len = 0;
+
+	ok("hostname = odmr.example.net\nmax_domains = 7\nidle_timeout = 300\n"
+	   "tcp_wrappers = yes\nmta = sendmail\nsyslog_facility = local2\n"
+	   "sasl_mech_list = CRAM-MD5\n");
+	FILE *out = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(out);
+	cf_print_changed(&cf, out);
+	fclose(out);
+	ck_assert_str_eq(buf, "hostname = odmr.example.net\nmax_domains = 7\ntcp_wrappers = yes\n"
+			 "syslog_facility = local2\nmta = sendmail\nsasl_mech_list = CRAM-MD5\n");
+	free(buf);
+	/* nothing set: nothing printed (the name the host gives itself is the default) */
+	ok("idle_timeout = 300\n");
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	cf_print_changed(&cf, out);
+	fclose(out);
+	ck_assert_str_eq(buf, "");
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	const char *p = "/nonexistent-odmrd-dir/odmrd.conf";
@@ -315,7 +395,8 @@ END_TEST
 
 START_TEST(test_hard_above_soft)
 {
-	refused("soft_error_limit = 5\nhard_error_limit = 5\n", 0, "hard_error_limit");
+	refused("soft_error_limit = 5\nhard_error_limit = 5\n", 0,
+		"hard_error_limit: must be above soft_error_limit");
 	refused("soft_error_limit = 6\nhard_error_limit = 5\n", 0, "hard_error_limit");
 	refused("soft_error_limit = 10\n", 0, "hard_error_limit");  /* default hard is 10 */
 	ok("soft_error_limit = 5\nhard_error_limit = 6\n");
@@ -368,6 +449,10 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_bad_typed_values);
 	tcase_add_test(tc, test_empty_hostname);
 	tcase_add_test(tc, test_sasl_options);
+	tcase_add_test(tc, test_sasl_unknown_option);
+	tcase_add_test(tc, test_every_problem_reported);
+	tcase_add_test(tc, test_hostname_known_after_bad_line);
+	tcase_add_test(tc, test_print_changed);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_mta_exec_needs_command);
 	tcase_add_test(tc, test_hard_above_soft);
