@@ -25,7 +25,7 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 CORE_OBJS = session.o linebuf.o log.o config.o domains.o
 MTA_OBJS = mta.o mta_postfix.o mta_sendmail.o privsep.o proc.o rundir.o
 DAEMON_OBJS = odmrd.o auth.o handoff.o relay.o net.o $(MTA_OBJS) $(CORE_OBJS)
-MAP_OBJS = odmrd-map.o domains.o
+MAP_OBJS = odmrd-map.o domains.o config.o
 UNIT_OBJS = tests/unit/check_main.o tests/unit/check_linebuf.o tests/unit/check_domains.o \
 	tests/unit/check_config.o tests/unit/check_session.o tests/unit/check_map.o \
 	tests/unit/check_relay.o tests/unit/check_mta.o tests/unit/fake_auth.o tests/unit/fake_handoff.o \

@@ -4,12 +4,14 @@
  * Trusts libsasl2 for the cryptography and the password store; trusts nothing the client sends
  * (mechanism names are checked against our own advertised list before libsasl2 sees them,
  * CVE-2019-19906). Invariants: ANONYMOUS is never offered; PLAIN and LOGIN only when the admin
- * lists them; every failure leaves a fresh connection for the next attempt.
+ * lists them; every failure leaves a fresh connection for the next attempt; the user name a client
+ * tried is kept only escaped, for the log.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <sasl/sasl.h>
 #include <sasl/saslutil.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,10 @@ struct auth {
 	char mechs[256];      /* advertised, space separated */
 	char why[256];        /* last failure, loggable */
 	char backend_err[256];  /* the password store is unusable: every AUTH is a 454 */
+	char tried[LOG_ESC_SIZE];  /* the login name of this exchange, escaped; "" if none yet */
+	bool tried_authid;         /* tried holds the authentication id, not an authorization id */
 	sasl_callback_t cb[5];
+	sasl_callback_t conn_cb[2];
 };
 
 static int auth_inited;
@@ -145,6 +150,33 @@ static int auth_log(void *ctx, int level, const char *message)
 	return SASL_OK;
 }
 
+/*
+ * SASL_CB_CANON_USER: libsasl2 hands every mechanism's login name (CRAM-MD5, PLAIN, SCRAM alike)
+ * to this callback before its own canonicalisation and the password lookup, so a failed AUTH can
+ * name the user that was tried. The name passes through unchanged.
+ */
+static int auth_canon(sasl_conn_t *conn, void *ctx, const char *in, unsigned inlen, unsigned flags,
+		      const char *user_realm, char *out, unsigned out_max, unsigned *out_len)
+{
+	struct auth *a = ctx;
+
+	(void)conn;
+	(void)user_realm;
+	if (inlen >= out_max)
+		return SASL_BUFOVER;
+	/* The first name the client gave; libsasl2 later re-canonicalises the realm-qualified one. */
+	if ((flags & SASL_CU_AUTHID) && !a->tried_authid) {
+		log_esc(in, inlen, a->tried, sizeof a->tried);
+		a->tried_authid = true;
+	} else if (a->tried[0] == '\0') {
+		log_esc(in, inlen, a->tried, sizeof a->tried);
+	}
+	memcpy(out, in, inlen);
+	out[inlen] = '\0';
+	*out_len = inlen;
+	return SASL_OK;
+}
+
 /* True if the admin put NAME in sasl_mech_list explicitly. */
 static int auth_admin_listed(const struct config *cf, const char *name)
 {
@@ -170,9 +202,11 @@ static enum auth_rc auth_connect(struct auth *a)
 	const struct config *cf = a->cf;
 	int rc;
 
+	a->tried[0] = '\0';
+	a->tried_authid = false;
 	/* SASL_SUCCESS_DATA: SCRAM's final message comes with SASL_OK; session.c sends it in a 334. */
 	rc = sasl_server_new("smtp", cf->hostname, cf->sasl_realm[0] ? cf->sasl_realm : NULL,
-			     a->local, a->remote, NULL, SASL_SUCCESS_DATA, &a->conn);
+			     a->local, a->remote, a->conn_cb, SASL_SUCCESS_DATA, &a->conn);
 	if (rc != SASL_OK) {
 		snprintf(a->why, sizeof a->why, "sasl_server_new: %s", sasl_errstring(rc, NULL, NULL));
 		a->conn = NULL;
@@ -236,6 +270,8 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 	a->cb[0] = (sasl_callback_t){ SASL_CB_GETOPT, (int (*)(void))(void (*)(void))auth_getopt, (void *)cf };
 	a->cb[1] = (sasl_callback_t){ SASL_CB_LOG, (int (*)(void))(void (*)(void))auth_log, NULL };
 	a->cb[2] = (sasl_callback_t){ SASL_CB_VERIFYFILE, (int (*)(void))(void (*)(void))auth_verifyfile, (void *)cf };
+	a->conn_cb[0] = (sasl_callback_t){ SASL_CB_CANON_USER, (int (*)(void))(void (*)(void))auth_canon, a };
+	a->conn_cb[1] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
 	if (cf->sasl_plugin_dir != NULL) {
 		a->cb[3] = (sasl_callback_t){ SASL_CB_GETPATH, (int (*)(void))(void (*)(void))auth_getpath, (void *)cf };
 		a->cb[4] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
@@ -367,6 +403,12 @@ int auth_decode64(const char *in, unsigned inlen, char *out, unsigned outmax, un
 {
 	*outlen = 0;
 	return sasl_decode64(in, inlen, out, outmax, outlen) == SASL_OK ? 0 : -1;
+}
+
+/* See auth.h. */
+const char *auth_tried(const struct auth *a)
+{
+	return a->tried[0] ? a->tried : NULL;
 }
 
 /* See auth.h. */

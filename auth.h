@@ -52,6 +52,8 @@ const char *auth_why(const struct auth *a);
 int auth_encode64(const char *in, unsigned inlen, char *out, unsigned outmax, unsigned *outlen);
 /* Decode INLEN octets of base64 IN into OUT (OUTMAX octets): 0, or -1 if IN is not base64 or too big. */
 int auth_decode64(const char *in, unsigned inlen, char *out, unsigned outmax, unsigned *outlen);
+/* The login name the client gave in this exchange, escaped for the log; NULL if none yet. */
+const char *auth_tried(const struct auth *a);
 /* Drop the current exchange and start a fresh SASL connection (after any failure). */
 enum auth_rc auth_reset(struct auth *a);
 void auth_close(struct auth *a);

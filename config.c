@@ -335,11 +335,6 @@ unsigned cf_parse(const char *path, struct config *cf, cf_report_fn report, void
 		cf_problem(report, ctx, path, 0, key, why);
 		problems++;
 	}
-	/* A broken file keeps only a configured name, for the 421: no default worth its cost. */
-	if (problems == 0 && cf->hostname == NULL) {
-		cf->hostname = cf_default_hostname();
-		cf->hostname_default = true;
-	}
 	return problems;
 }
 
@@ -363,7 +358,13 @@ int cf_load(const char *path, struct config *cf, char *err, size_t errlen)
 {
 	struct cf_first f = { err, errlen, 0 };
 
-	return cf_parse(path, cf, cf_keep_first, &f) ? -1 : 0;
+	if (cf_parse(path, cf, cf_keep_first, &f) != 0)
+		return -1;  /* a broken file keeps only a configured name, for the 421 */
+	if (cf->hostname == NULL) {
+		cf->hostname = cf_default_hostname();
+		cf->hostname_default = true;
+	}
+	return 0;
 }
 
 /* The value of key K in CF as it would be written in the file; "" for an unset string. */

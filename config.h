@@ -66,10 +66,13 @@ typedef void (*cf_report_fn)(void *ctx, const char *msg);
 /*
  * Parse PATH over the defaults and report every problem (all lines are read, so a key after a
  * bad line, e.g. hostname for the 421, is still known). Returns the number of problems; with
- * any, *cf must serve only to name the host in a refusal.
+ * any, *cf must serve only to name the host in a refusal. An unset hostname stays NULL.
  */
 unsigned cf_parse(const char *path, struct config *cf, cf_report_fn report, void *ctx);
-/* cf_parse keeping only the first problem: -1 and "file:line: key: reason" in err. */
+/*
+ * cf_parse keeping only the first problem: -1 and "file:line: key: reason" in err. On success an
+ * unset hostname is filled in with the host's name.
+ */
 int cf_load(const char *path, struct config *cf, char *err, size_t errlen);
 /* Print "key = value" for every setting whose value differs from the default (odmrd -n). */
 void cf_print_changed(const struct config *cf, FILE *out);

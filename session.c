@@ -293,8 +293,9 @@ static bool sess_decode(struct session *s, const char *b64, unsigned *len)
  */
 static enum sess_action sess_auth_failed(struct session *s, int code, const char *text, const char *why)
 {
-	log_msg(LOG_NOTICE, "AUTH %s failed from %s: %d %s", s->mech, s->peer, code,
-		why ? why : auth_why(s->auth));
+	const char *tried = auth_tried(s->auth);
+	log_msg(LOG_NOTICE, "AUTH %s failed from %s user=%s: %d %s", s->mech, s->peer, tried ? tried : "-",
+		code, why ? why : auth_why(s->auth));
 	if (code == 535) {
 		s->auth_failures++;
 		s->io.pause(s->io.ctx, s->cf->auth_fail_delay_ms);

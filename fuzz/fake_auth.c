@@ -177,6 +177,12 @@ const char *auth_why(const struct auth *a)
 	return "fake mechanism said no";
 }
 
+const char *auth_tried(const struct auth *a)
+{
+	FZ_CHECK(a == &fz_auth_obj);
+	return a->phase == FZ_IDLE ? NULL : "fz\\x0auser";
+}
+
 enum auth_rc auth_reset(struct auth *a)
 {
 	FZ_CHECK(a == &fz_auth_obj);

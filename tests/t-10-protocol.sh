@@ -134,6 +134,24 @@ check "log: CRAM-MD5 success names the SASL user alice@provider.test" \
 check "log: ATRN refusal for bob's domain logged with 450 and reason" \
 	grep -q 'asked=c\.example: 450 domain c\.example not this customer' "$WORK/odmrd.log"
 
+# --- a failed AUTH names the user that was tried (libsasl2's SASL_CB_CANON_USER), escaped ---
+check "log: failed CRAM-MD5, unknown user, names user=mallory" \
+	grep -q 'AUTH CRAM-MD5 failed from 127\.0\.0\.1 user=mallory: 535 ' "$WORK/odmrd.log"
+check "log: failed CRAM-MD5, wrong password, names user=alice" \
+	grep -q 'AUTH CRAM-MD5 failed from 127\.0\.0\.1 user=alice: 535 ' "$WORK/odmrd.log"
+check "log: failed SCRAM-SHA-256 names user=alice" \
+	grep -q 'AUTH SCRAM-SHA-256 failed from 127\.0\.0\.1 user=alice: 535 ' "$WORK/odmrd.log"
+tc "CRAM-MD5, user name with a blank, a quote and control octets -> 535" "220 250 535" \
+	ehlo cram=$'ev il"\x01\x1b[2J:wrong'
+log_wait 'AUTH CRAM-MD5 failed from 127\.0\.0\.1 user=ev' 5
+expect_eq "log: the tried name is escaped (blank, quote, control octets as \\xHH)" \
+	"$(grep -o 'AUTH CRAM-MD5 failed from 127\.0\.0\.1 user=ev[^:]*:' "$WORK/odmrd.log")" \
+	'AUTH CRAM-MD5 failed from 127.0.0.1 user=ev\x20il\x22\x01\x1b[2J:'
+tc "SCRAM-SHA-256, unknown user -> 535" "220 250 535" ehlo scram=mallory:x
+log_wait 'AUTH SCRAM-SHA-256 failed from 127\.0\.0\.1 user=mallory: ' 5
+check "log: failed SCRAM-SHA-256, unknown user, names user=mallory" \
+	grep -q 'AUTH SCRAM-SHA-256 failed from 127\.0\.0\.1 user=mallory: 535 ' "$WORK/odmrd.log"
+
 # --- configurations of their own ---
 write_conf "$WORK/nomap.conf" customer_map="$WORK/no-such-map.db"
 start_odmrd "$WORK/nomap.conf" || t_summary
@@ -173,19 +191,35 @@ TR=$WORK/plain.transcript
 tc "PLAIN listed by the admin -> advertised, 235" "220 250 235 453" --transcript "$TR" ehlo plain=$A atrn=a.example
 check "PLAIN listed by the admin is advertised" grep -q '^S: 250-AUTH .*PLAIN' "$TR"
 tc "PLAIN with a wrong password -> 535" "220 250 535" ehlo plain=alice:wrong
+log_wait 'AUTH PLAIN failed from 127\.0\.0\.1 user=alice: 535 ' 5
+check "log: failed PLAIN names user=alice" \
+	grep -q 'AUTH PLAIN failed from 127\.0\.0\.1 user=alice: 535 ' "$WORK/odmrd.log"
 
 nsum_ok=$(cat "${T_INETD_LOGS[@]}" | grep -c '^conn ')
 
-# A config error: the customer still gets a 421 and the admin learns file:line.
+# A config error: the customer still gets a 421 (naming the configured host, not "localhost") and
+# the admin learns file:line: key.
 write_conf "$WORK/bad.conf" log_file="$WORK/bad.log" 'RAW:no_such_key = 1'
 start_odmrd "$WORK/bad.conf" || t_summary
 badline=$(grep -n '^no_such_key' "$WORK/bad.conf" | cut -d: -f1)
-tc "config with an unknown key -> 421 greeting, closed" "421 EOF" eof
+TR=$WORK/bad.transcript
+tc "config with an unknown key -> 421 greeting, closed" "421 EOF" --transcript "$TR" eof
+expect_match "the 421 names the configured host" "$(head -1 "$TR")" '^S: 421 provider\.test '
 wait_sessions
 # A config that fails after its log_file line still logs there.
-expect_eq "log: config error names file:line" \
-	"$(grep -o "bad\.conf:$badline: unknown key" "$WORK/bad.log" 2>/dev/null | head -1)" \
-	"bad.conf:$badline: unknown key"
+expect_eq "log: config error names file:line: key" \
+	"$(grep -o "bad\.conf:$badline: no_such_key: unknown key" "$WORK/bad.log" 2>/dev/null | head -1)" \
+	"bad.conf:$badline: no_such_key: unknown key"
+# The broken line before the hostname line: the 421 still names the configured host.
+printf 'log_file = %s\nsasl_mech_lst = CRAM-MD5\nhostname = odmr.provider.test\n' "$WORK/bad2.log" >"$WORK/bad2.conf"
+start_odmrd "$WORK/bad2.conf" || t_summary
+TR=$WORK/bad2.transcript
+tc "misspelt sasl_* key -> 421 greeting, closed" "421 EOF" --transcript "$TR" eof
+expect_match "the 421 names the host configured after the broken line" "$(head -1 "$TR")" \
+	'^S: 421 odmr\.provider\.test '
+wait_sessions
+check "log: the misspelt sasl_ key is named" \
+	grep -q "bad2\.conf:2: sasl_mech_lst: unknown key" "$WORK/bad2.log"
 
 # --- log_file: root opens it, so a link planted where the session's user can write is refused ---
 # log_file lies in a directory that user nobody owns (where a compromised session could plant

@@ -94,13 +94,13 @@ check "odmrd logged the 450 with the reason" \
 	grep -q 'user=alice@provider\.test asked=c\.example: 450 domain c\.example not this customer' "$WORK/odmrd.log"
 
 # --- wrong password: 535 -> exit 128 (fetchmail 6.4.37; 3 = PS_AUTHFAIL in other paths) ---
-nfail=$(log_count 'AUTH CRAM-MD5 failed from 127\.0\.0\.1: 535 step: authentication failure')
+nfail=$(log_count 'AUTH CRAM-MD5 failed from 127\.0\.0\.1 user=alice: 535 step: authentication failure')
 fm "alice, wrong password" alice not-the-password a.example
 expect_match "wrong password -> fetchmail exit 3 or 128 (got $FM_RC)" "$FM_RC" '^(3|128)$'
 expect_eq "wrong password -> fetchmail exit 128 (as observed with 6.4.37)" "$FM_RC" 128
 check "fetchmail saw 535" grep -q 'SMTP< 535 ' "$FM_OUT"
-expect_eq "odmrd logged the failed AUTH" \
-	"$(log_count 'AUTH CRAM-MD5 failed from 127\.0\.0\.1: 535 step: authentication failure')" $((nfail + 1))
+expect_eq "odmrd logged the failed AUTH, naming the user fetchmail tried" \
+	"$(log_count 'AUTH CRAM-MD5 failed from 127\.0\.0\.1 user=alice: 535 step: authentication failure')" $((nfail + 1))
 expect_eq "odmrd's log shows the 535" \
 	"$(tail -3 "$WORK/odmrd.log" | grep -c '535')" 1
 

@@ -10,8 +10,9 @@
 # a second concurrent ATRN of the same customer (450), another customer's session meanwhile, and a
 # postqueue that hangs.
 #
-# Customers: alice (a.example, b.example), bob (c.example); d.example is held for nobody (the
-# sender domain of the bounce case, so bounces stay in the queue to be inspected).
+# Customers: alice (a.example, b.example), bob (c.example); d.example belongs to dave, who never
+# logs in (the sender domain of the bounce case, so bounces stay in the queue to be inspected).
+# Postfix's transport table and relay_domains are odmrd-map's output from that same customer list.
 # Prints one ok/FAIL line per case, a table of per-session counts, and "N passed, N failed".
 # Needs root (private Postfix instance), fetchmail, Postfix, sasl2-bin. T30_LIMIT (seconds,
 # default 600) bounds the whole suite.
@@ -25,7 +26,7 @@ PF_TIMEOUT=30
 RUNDIR=$WORK/run
 RUNNER_ERE="^[^ ]*postqueue -c $WORK/pf/etc"
 ODMRD_ERE="^[^ ]*odmrd -f $WORK/[^/]*\.conf" # not $WORK/hang/odmrd.conf, which runs alongside
-declare -A PW=([alice]=alice-secret [bob]=bob-secret [carol]=carol-secret)
+declare -A PW=([alice]=alice-secret [bob]=bob-secret [carol]=carol-secret [erin]=erin-secret)
 STATS=()
 PF_STARTED=
 
@@ -104,7 +105,16 @@ inj() { e2e_inject pf_send "$@"; }
 
 # --- set-up --------------------------------------------------------------------------------------
 
-pf_setup "$WORK/pf" "$RUNDIR" a.example b.example c.example d.example || { fail "pf_setup"; t_summary; }
+mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' 'carol e.example' 'dave d.example' ||
+	fail "odmrd-map"
+pf_setup "$WORK/pf" "$RUNDIR" -m "$WORK/customers" || { fail "pf_setup"; t_summary; }
+expect_eq "odmrd-map wrote Postfix's transport table from the customer list" \
+	"$(postmap -c "$PF_CONF" -q c.example "hash:$PF_CONF/odmrd_transport")" "odmrl:unix:$RUNDIR/c.example"
+expect_eq "the table holds exactly the customer domains" "$PF_DOMAINS" \
+	"a.example b.example c.example d.example e.example"
+expect_eq "Postfix uses it for relay_domains and transport_maps" \
+	"$(postconf -c "$PF_CONF" -h relay_domains transport_maps | paste -sd' ')" \
+	"hash:$PF_CONF/odmrd_transport hash:$PF_CONF/odmrd_transport"
 # Retries well apart: with postfix.sh's 2-4 s backoff, Postfix re-tries a recipient the customer
 # temp-failed every ~4 s *within* the session (see postfix.sh), and the session only ends when a
 # retry loses the race with odmrd's postfix_idle (seen: 18 s instead of 3). The next ATRN's flush
@@ -114,7 +124,6 @@ PF_STARTED=1 # set before pf_start: a half-started instance must be stopped too
 pf_start || { fail "private Postfix starts"; t_summary; }
 mk_sasldb "$WORK/sasldb2" provider.test alice "${PW[alice]}" bob "${PW[bob]}" carol "${PW[carol]}" ||
 	fail "saslpasswd2"
-mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' 'carol e.example' || fail "odmrd-map"
 
 # A postqueue that hangs (90 s), for carol only, with its own run_dir, log and inetd1.py, started
 # now and checked at the end so it costs no wall time: odmrd must give up after its 60 s
@@ -490,6 +499,23 @@ verify "mid: every message exactly once, the one queued during the session inclu
 expect_eq "mid: nothing left queued" "$(queued a.example)" 0
 e2e_sink_stop
 
+# --- 9. a customer added while Postfix runs: one odmrd-map run, no reload ------------------------------
+
+printf '%s\n' 'erin f.example' >>"$WORK/customers"
+check "new customer: odmrd-map rebuilds the map and Postfix's table" pf_map "$WORK/customers"
+printf '%s' "${PW[erin]}" | saslpasswd2 -f "$WORK/sasldb2" -u provider.test -p -c erin
+# Postfix's daemons notice the changed hash: table and restart themselves: mail for f.example is
+# held for odmrd (not refused as "relay access denied" or routed elsewhere).
+printf 'From: s@x.test\nTo: n@f.example\nSubject: new customer\n\nfirst mail for erin\n' | inj newcust s@x.test n@f.example
+check "new customer: held for odmrd without a Postfix reload" settle 1
+expect_eq "new customer: held by defer_transports, i.e. routed to odmrl" \
+	"$(pf__jq 'print(",".join(r.get("delay_reason", "") for m in msgs for r in m["recipients"]))')" \
+	"deferred transport"
+e2e_sink_start newcust
+sess newcust erin f.example 0 'atrn=250 code=250 result=done'
+verify "new customer: erin collects it" "$SINK_DIR" newcust
+e2e_sink_stop
+
 # --- the hung postqueue (started at set-up) ---------------------------------------------------------
 
 if [ -n "$HANG_CLIENT" ] && wait_for 150 sh -c "! kill -0 $HANG_CLIENT 2>/dev/null"; then
@@ -511,7 +537,7 @@ fi
 all_sinks=$(find "$WORK" -maxdepth 1 -type d -name 'sink-*' | sort | paste -sd:)
 verify "whole run: every injected recipient delivered exactly once (except the rejected ones)" \
 	"$all_sinks" dots latin1 utf8 big twodom nullsender 'bulk-*' mixed bobonly forbob foralice \
-	tf okm verdicts=ok2@a.example verdicts=t2@a.example 'drop?' conc concbob early 'mid-*'
+	tf okm verdicts=ok2@a.example verdicts=t2@a.example 'drop?' conc concbob early 'mid-*' newcust
 expect_eq "whole run: queue empty" "$(pf_queue_json | wc -l)" 0
 check_no_crashes
 

@@ -12,9 +12,11 @@
 # every session must end with no odmrd, no sendmail, no socket and no lock left behind. Also the
 # refusals (453, 450, 451), two customers at the same time, and what the probe cannot see.
 #
-# Customers: alice (a.example, b.example), bob (c.example). a.example.evil and a.example.com have
-# mailers of their own whose sockets never exist, so their mail stays queued: -qR@a.example
+# Customers: alice (a.example, b.example), bob (c.example); mallory (a.example.evil) and trudy
+# (a.example.com) never log in: their sockets never exist, so their mail stays queued. -qR@a.example
 # selected them as substrings; odmrd now runs only the queue IDs of exact-domain recipients.
+# Sendmail's per-domain mailers and routes are odmrd-map's .mc fragment from that customer list,
+# in a .cf that keeps host status on disk as Debian's does.
 # Sendmail: tests/lib/sendmail.sh (dpkg -x tree, private .cf/queue/mailertable, run by
 # $SM_SENDMAIL in a private namespace), in /var/cache/odmrd-test/t-31-sendmail.XXXXXX (sendmail
 # refuses maps and sockets below a group/world-writable directory such as /tmp), removed at exit
@@ -189,16 +191,27 @@ chmod 755 /var/cache/odmrd-test
 SMBASE=$(mktemp -d /var/cache/odmrd-test/t-31-sendmail.XXXXXX) || { fail "mktemp"; t_summary; }
 chmod 755 "$SMBASE"
 RUNDIR=$SMBASE/run
-if ! sm_setup "$SMBASE/sm" "$RUNDIR" a.example b.example c.example a.example.evil a.example.com \
-	>"$WORK/sm_setup.out" 2>&1; then
+# mallory and trudy own a.example.evil and a.example.com (and never log in): -qR@a.example matched
+# them as substrings.
+mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' 'mallory a.example.evil' \
+	'trudy a.example.com' ||
+	{ fail "odmrd-map builds the map"; t_summary; }
+# Sendmail's mailers, routes and relay permissions: odmrd-map's .mc fragment from the same list.
+if ! sm_setup "$SMBASE/sm" "$RUNDIR" -m "$WORK/customers" >"$WORK/sm_setup.out" 2>&1; then
 	fail "sm_setup: private Sendmail instance" "$(tail -20 "$WORK/sm_setup.out")"
 	t_summary
 fi
 info "Sendmail instance $SM_WORK, run_dir $RUNDIR"
+expect_eq "odmrd-map's fragment routes every customer domain to its own mailer" \
+	"$(for d in a.example b.example c.example a.example.evil a.example.com; do
+		printf '/parse u@%s\n' "$d" | "$SM_SENDMAIL" -C "$SM_CF" -bt | grep -o 'mailer [^,]*, host [^,]*'
+	done | paste -sd' ')" \
+	"mailer odmr_a_example, host localhost mailer odmr_b_example, host localhost mailer odmr_c_example, host localhost mailer odmr_a_example_evil, host localhost mailer odmr_a_example_com, host localhost"
+expect_eq "... and allows relaying to them (class R)" \
+	"$(printf '$={R}\n' | "$SM_SENDMAIL" -C "$SM_CF" -bt | grep -oE '[a-z.]+\.(example|evil|com)' | sort | paste -sd' ')" \
+	"a.example a.example.com a.example.evil b.example c.example"
 mk_sasldb "$WORK/sasldb2" provider.test alice "${PW[alice]}" bob "${PW[bob]}" ||
 	{ fail "saslpasswd2 builds the sasldb"; t_summary; }
-mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' ||
-	{ fail "odmrd-map builds the map"; t_summary; }
 
 # sm_conf FILE [KEY=VALUE...]: an odmrd.conf for this Sendmail instance.
 sm_conf() {

@@ -162,20 +162,21 @@ EOF
 # ---------------------------------------------------------------------------
 step 1/6 "Provider set-up (all under $W, removed at exit)"
 # ---------------------------------------------------------------------------
-pf_setup "$W/postfix" "$W/run" alice.example bob.example >"$W/pf-setup.log" 2>&1 ||
+# The one list of customers and their domains: odmrd-map turns it into odmrd's map and into
+# Postfix's transport table (whose keys are also relay_domains).
+printf '# customer  domains\nalice  alice.example\nbob    bob.example\n' >"$W/customers"
+pf_setup "$W/postfix" "$W/run" -m "$W/customers" >"$W/pf-setup.log" 2>&1 ||
 	{ cat "$W/pf-setup.log" >&2; die "pf_setup failed"; }
+say "  customer list $W/customers: alice -> alice.example, bob -> bob.example"
+say "  odmrd-map -f $W/postfix/odmrd-map.conf $W/customers: wrote customers.db and Postfix's odmrd_transport"
 PF_READY=1
 pf_start || { tail -n 20 "$PF_LOG" "$PF_WORK/postfix.out" >&2; die "private Postfix did not start"; }
 say "  private Postfix $(postconf -d -h mail_version 2>/dev/null) instance (config $PF_CONF): holds mail for alice.example and bob.example"
-say "    (relay_domains, defer_transports = odmrl; odmrl = lmtp to a socket odmrd binds in $W/run)"
+say "    (relay_domains and transport_maps = hash:odmrd_transport, defer_transports = odmrl; odmrl = lmtp to a socket odmrd binds in $W/run)"
 
 echo 'alice-demo-pw' | saslpasswd2 -f "$W/sasldb" -u provider.test -p -c alice || die "saslpasswd2 failed"
 echo 'bob-demo-pw' | saslpasswd2 -f "$W/sasldb" -u provider.test -p -c bob || die "saslpasswd2 failed"
 say "  SASL users alice and bob in $W/sasldb (saslpasswd2 -f)"
-
-printf '# customer  domains\nalice  alice.example\nbob    bob.example\n' >"$W/customers"
-./odmrd-map "$W/customers" || die "odmrd-map failed"
-say "  customer map (./odmrd-map $W/customers): alice -> alice.example, bob -> bob.example"
 
 cat >"$W/odmrd.conf" <<EOF
 # odmrd.conf written by tools/demo.sh

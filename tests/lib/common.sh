@@ -173,12 +173,14 @@ mk_sasldb() {
 }
 
 # mk_map SRC LINE...: write the map source (one "user domain[, domain]" per argument) and build
-# SRC.db with ./odmrd-map.
+# SRC.db with ./odmrd-map: mode 0640, group $ODMRD_MAP_GROUP (nogroup: odmrd runs as root or
+# nobody in the suites). -f /dev/null: never the host's /etc/odmrd/odmrd.conf.
+ODMRD_MAP_GROUP=${ODMRD_MAP_GROUP:-nogroup}
 mk_map() {
 	local src=$1
 	shift
 	printf '%s\n' "$@" >"$src"
-	timeout 20 "$ODMRD_MAP" "$src"
+	timeout 20 "$ODMRD_MAP" -f /dev/null -g "$ODMRD_MAP_GROUP" "$src"
 }
 
 # t_customers: the suites' usual customers - $WORK/sasldb2 (realm provider.test: alice with

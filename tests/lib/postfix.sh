@@ -90,6 +90,10 @@
 #   . tests/lib/postfix.sh
 #   pf_setup  WORK RUNDIR [DOMAIN...]  write the instance under WORK (domains default
 #                                      to $PF_DOMAINS, else "a.example b.example c.example")
+#   pf_setup  WORK RUNDIR -m MAPSRC    the same, the customer domains taken from odmrd's
+#                                      customer map source MAPSRC
+#   pf_map    MAPSRC                   (re)build MAPSRC.db and the instance's transport table
+#                                      with odmrd-map, as an admin does after each change
 #   pf_start                           start it (waits until master is up)
 #   pf_send   FROM RCPT... < msg       queue a message (sendmail -C; exact body, Postfix
 #                                      adds Received:/Message-ID:/Date: headers if absent)
@@ -107,6 +111,8 @@
 # Variables after pf_setup/pf_attach: PF_WORK PF_CONF (config_directory) PF_QUEUE
 # (queue_directory) PF_RUNDIR PF_DOMAINS PF_LOG (maillog file). PF_TIMEOUT (seconds,
 # default 30) bounds every wait. PF_PYTHON (default /usr/bin/python3) parses JSON.
+# The transport table (also relay_domains) is odmrd-map's output, never written here:
+# $ODMRD_MAP (default: the tree's odmrd-map), the map's group $ODMRD_MAP_GROUP (nogroup).
 # ---------------------------------------------------------------------------
 
 PF_TIMEOUT=${PF_TIMEOUT:-30}
@@ -118,20 +124,25 @@ pf__err() {
 	return 1
 }
 
-# pf_setup WORK RUNDIR [DOMAIN...]: write main.cf, master.cf and the transport table
-# of a private instance. Existing configuration under WORK is replaced (queue kept);
-# refuses to touch an instance that is still running.
+# pf_setup WORK RUNDIR [-m MAPSRC | DOMAIN...]: write main.cf and master.cf of a private
+# instance, and its transport table with odmrd-map from the customer map source MAPSRC (with
+# DOMAIN...: from a source holding one made-up customer per domain). Existing configuration
+# under WORK is replaced (queue kept); refuses to touch an instance that is still running.
 pf_setup() {
-	local work=$1 rundir=$2 d
-	shift 2 || { pf__err 'usage: pf_setup WORK RUNDIR [DOMAIN...]'; return; }
+	local work=$1 rundir=$2 src d
+	shift 2 || { pf__err 'usage: pf_setup WORK RUNDIR [-m MAPSRC | DOMAIN...]'; return; }
 	if [ -z "$work" ] || [ -z "$rundir" ]; then
 		pf__err 'pf_setup: WORK and RUNDIR required'
 		return
 	fi
 	# Absolute paths: Postfix resolves them from its own working directories.
 	work=$(realpath -m -- "$work") && rundir=$(realpath -m -- "$rundir") || return
+	if [ "${1:-}" = -m ]; then
+		src=$(realpath -m -- "${2:?pf_setup: -m needs MAPSRC}") || return
+		set --
+	fi
 	# shellcheck disable=SC2086 # PF_DOMAINS is a space-separated list
-	[ $# -gt 0 ] || set -- ${PF_DOMAINS:-a.example b.example c.example}
+	[ -n "${src:-}" ] || [ $# -gt 0 ] || set -- ${PF_DOMAINS:-a.example b.example c.example}
 
 	PF_WORK=$work
 	PF_CONF=$work/etc
@@ -159,12 +170,14 @@ pf_setup() {
 		return
 	fi
 
-	# Transport table: each customer domain goes to the odmrl (lmtp) service on the
-	# unix socket odmrd binds for it. texthash needs no postmap step.
-	: >"$PF_CONF/transport" || return
-	for d in "$@"; do
-		printf '%s\todmrl:unix:%s/%s\n' "$d" "$rundir" "$d" >>"$PF_CONF/transport"
-	done
+	# Without a map: one made-up customer per domain, so the table still comes from odmrd-map.
+	if [ -z "${src:-}" ]; then
+		src=$work/domains
+		: >"$src" || return
+		for d in "$@"; do
+			printf 'pf-%s %s\n' "$d" "$d" >>"$src"
+		done
+	fi
 
 	cat >"$PF_CONF/main.cf" <<-EOF || return
 		# Private Postfix instance for odmrd tests (written by tests/lib/postfix.sh).
@@ -189,8 +202,9 @@ pf_setup() {
 		inet_protocols = ipv4
 		mynetworks = 127.0.0.0/8
 		# Customer domains: held (defer_transports) until odmrd flushes them.
-		relay_domains = $*
-		transport_maps = texthash:$PF_CONF/transport
+		# odmrd-map's table: its keys are the customer domains, its values their routes.
+		relay_domains = hash:$PF_CONF/odmrd_transport
+		transport_maps = hash:$PF_CONF/odmrd_transport
 		defer_transports = odmrl
 		# As shipped in mta/postfix: one connection per customer domain, many customers at once.
 		odmrl_destination_concurrency_limit = 1
@@ -232,11 +246,34 @@ pf_setup() {
 		odmrl     unix  -       -       n       -       -       lmtp
 	EOF
 
+	# odmrd's configuration as far as odmrd-map reads it: where the sockets are, which table
+	# to write and for which Postfix instance (postmap -c).
+	cat >"$work/odmrd-map.conf" <<-EOF || return
+		run_dir = $rundir
+		postfix_transport = $PF_CONF/odmrd_transport
+		postfix_config_dir = $PF_CONF
+		customer_map_group = ${ODMRD_MAP_GROUP:-nogroup}
+	EOF
+	pf_map "$src" || return
+	[ $# -gt 0 ] || PF_DOMAINS=$(pf__table_domains)
+
 	# Remember the instance for pf_attach (another shell, a demo script).
 	{
 		printf 'PF_WORK=%q\nPF_CONF=%q\nPF_QUEUE=%q\n' "$PF_WORK" "$PF_CONF" "$PF_QUEUE"
 		printf 'PF_RUNDIR=%q\nPF_DOMAINS=%q\nPF_LOG=%q\n' "$PF_RUNDIR" "$PF_DOMAINS" "$PF_LOG"
 	} >"$work/pf.env"
+}
+
+# pf_map MAPSRC: odmrd-map MAPSRC with the instance's odmrd-map.conf: MAPSRC.db and the transport
+# table are replaced atomically; a running Postfix notices the new table by itself.
+pf_map() {
+	local map=${ODMRD_MAP:-$(dirname "${BASH_SOURCE[0]}")/../../odmrd-map}
+	"$map" -f "$PF_WORK/odmrd-map.conf" "$1" || pf__err "pf_map: odmrd-map $1 failed"
+}
+
+# pf__table_domains: the domains in the transport table odmrd-map wrote, space separated.
+pf__table_domains() {
+	sed -n 's/^\([^#[:space:]][^[:space:]]*\)[[:space:]].*/\1/p' "$PF_CONF/odmrd_transport" | paste -sd' '
 }
 
 # pf_attach WORK: set the PF_* variables of an instance set up by pf_setup.

@@ -8,6 +8,7 @@
 # Usage
 #   . tests/lib/sendmail.sh
 #   sm_setup "$WORK" "$RUNDIR" a.example b.example   # builds $SM_CF, $SM_SENDMAIL
+#   sm_setup "$WORK" "$RUNDIR" -m MAPSRC              # the domains of odmrd's customer map
 #   sm_send sender@sender.example u1@a.example < msg  # queue one message
 #   sm_wait_queued 1                                   # 1 envelope queued, none being delivered
 #   sm_count_for_domain a.example                      # -> 1 (recipients still queued)
@@ -22,25 +23,37 @@
 #   is appended to $SM_LOCALMAIL/root.  Knobs: SM_CACHE (unpacked tree,
 #   default /var/cache/odmrd-test/sendmail), SM_DEB_DIR (where to look for
 #   already downloaded .debs, default /tmp), SM_QUEUERETURN (bounce after,
-#   default 1h).
+#   default 1h).  The per-domain mailers, routes and relay permissions are
+#   odmrd-map's .mc fragment (sendmail_m4), never written here: $ODMRD_MAP
+#   (default: the tree's odmrd-map), map group $ODMRD_MAP_GROUP (nogroup).
+#   Like Debian's stock sendmail.mc (DOMAIN(debian-mta)), the instance keeps
+#   persistent host status (HostStatusDirectory): see "Host status" below.
 #
 # Sendmail facts verified with this harness (Debian 12, sendmail-bin
 # 8.17.1.9-2+deb12u2; evidence: tests/lib/sendmail_selftest.sh output):
 #
-# Routing.  FEATURE(mailertable); one [IPC] mailer per customer domain, named
-#   odmr_<domain, . and - as _>.  .mc lines (sm_setup writes them):
-#     FEATURE(`nocanonify')dnl
-#     FEATURE(`mailertable')dnl
-#     MAILER(`local')dnl
-#     MAILER(`smtp')dnl
-#     MAILER_DEFINITIONS
+# Routing.  One [IPC] mailer per customer domain, named odmr_<domain, . as _>,
+#   and a ruleset 0 route to it (LOCAL_RULE_0, ahead of the mailertable), from
+#   odmrd-map's fragment, included as the .mc's last line:
 #     Modmr_a_example, P=[IPC], F=mDFMuXa, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\r\n, L=990,
 #                     T=DNS/RFC822/SMTP, A=FILE /run/odmrd/a.example
-#   mailertable source (makemap -C CF hash mailertable < mailertable):
-#     a.example       odmr_a_example:localhost
-#   F= is the stock esmtp set (m: several RCPTs per transaction, a: EHLO).  With
-#   A=FILE the mailertable host is not used; the connection cache is per
-#   (host "localhost", mailer), so each domain keeps its own socket.
+#     R$* < @ a.example . > $*   $#odmr_a_example $@ localhost $: $1 < @ a.example . > $2
+#   F= is the stock esmtp set (m: several RCPTs per transaction, a: EHLO).  The
+#   connection cache is per (host, mailer) and an A=FILE mailer's host is
+#   always "localhost", so each domain needs its own mailer.  ONE shared mailer
+#   with A=FILE RUNDIR/$h (the mailertable host part expands into the path)
+#   routes correctly but mixes customers: with sockets for a.example and
+#   b.example bound, one queue run delivered b.example's and c.example's
+#   (no socket!) mail into a.example's socket ("Using cached ESMTP connection
+#   to localhost via odmr").  The harness's own mailertable only sends every
+#   other domain to the local file mailer.
+# Host status.  debian-mta defines HostStatusDirectory, and its status for
+#   "localhost" is shared by every A=FILE mailer and kept across processes:
+#   after the submission-time attempts found no socket, a later queue run with
+#   the sockets bound delivered nothing ("Deferred: No such file or directory"
+#   without connecting) until Timeout.hoststatus (30 min) passed.  odmrd-map's
+#   fragment sets Timeout.hoststatus=0 (statuses always stale), and the
+#   harness keeps a HostStatusDirectory so the suites prove it.
 #   Paths: no group/world-writable directory may sit above the .cf's maps or
 #   the sockets, sticky /tmp included.  Otherwise maps are ignored ("unsafe map
 #   file") and sockets refused ("makeconnection_ds: unsafe domain socket"); a
@@ -168,8 +181,8 @@ sm_install_tree() {
 	mv "$tmp" "$SM_CACHE"
 }
 
-# sm_mailer_name DOMAIN -> odmr_a_example (a single token in rulesets).
-sm_mailer_name() { local n=${1//./_}; printf 'odmr_%s\n' "${n//-/_}"; }
+# sm_mailer_name DOMAIN -> odmr_a_example, odmrd-map's name for DOMAIN's mailer.
+sm_mailer_name() { printf 'odmr_%s\n' "${1//./_}"; }
 
 # sm_safe_path PATH -- fail if an existing ancestor of PATH is group or world
 # writable.  sendmail then calls the maps "unsafe" (and silently ignores
@@ -187,17 +200,20 @@ sm_safe_path() {
 	done
 }
 
-# sm_setup WORK RUNDIR DOMAIN... -- write and check a private instance.
-# Sets SM_WORK SM_RUNDIR SM_CF SM_SENDMAIL SM_QUEUE SM_LOCALMAIL.
+# sm_setup WORK RUNDIR -m MAPSRC | DOMAIN... -- write and check a private
+# instance routing the domains of the customer map source MAPSRC (or DOMAIN...,
+# through a source with one made-up customer per domain) to RUNDIR/<domain>.
+# Sets SM_WORK SM_RUNDIR SM_CF SM_SENDMAIL SM_QUEUE SM_LOCALMAIL SM_DOMAINS.
 sm_setup() {
-	if (($# < 3)); then sm_log "usage: sm_setup WORK RUNDIR DOMAIN..."; return 2; fi
+	if (($# < 3)); then sm_log "usage: sm_setup WORK RUNDIR -m MAPSRC | DOMAIN..."; return 2; fi
 	[[ $(id -u) == 0 ]] || { sm_log "must run as root"; return 1; }
-	local work rundir d
+	local work rundir d src=
 	work=$(realpath -m "$1") rundir=$(realpath -m "$2")
 	shift 2
-	for d in "$@"; do
-		[[ $d =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]] || { sm_log "bad domain '$d'"; return 2; }
-	done
+	if [[ $1 == -m ]]; then
+		src=$(realpath -m "${2:?sm_setup: -m needs MAPSRC}")
+		set --
+	fi
 	sm_safe_path "$work" && sm_safe_path "$rundir" || return 1
 	sm_install_tree || return 1
 
@@ -222,6 +238,21 @@ sm_setup() {
 	# sendmail's own switch: no "dns" also means no MX lookups for bounces.
 	printf 'hosts\tfiles\naliases\tfiles\n' >"$etc/service.switch"
 	cp "$etc/ns/hosts" "$etc/hosts"
+	(umask 077 && mkdir -p "$work/hoststat")
+
+	# The customer domains' mailers and routes: odmrd-map's output, as an admin gets it.
+	if [[ -z $src ]]; then
+		src=$work/domains
+		for d in "$@"; do printf 'sm-%s %s\n' "$d" "$d"; done >"$src"
+	fi
+	cat >"$work/odmrd-map.conf" <<-EOF
+		run_dir = $rundir
+		sendmail_m4 = $etc/odmrd.m4
+		customer_map_group = ${ODMRD_MAP_GROUP:-nogroup}
+	EOF
+	"${ODMRD_MAP:-$(dirname "${BASH_SOURCE[0]}")/../../odmrd-map}" -f "$work/odmrd-map.conf" "$src" ||
+		{ sm_log "odmrd-map $src failed"; return 1; }
+	SM_DOMAINS=$(sed -n "s/^RELAY_DOMAIN(\`\(.*\)')dnl\$/\1/p" "$etc/odmrd.m4" | paste -sd' ')
 
 	# Wrapper: private host name and resolver files (see header, "Host name").
 	# unshare execs, so the wrapper's pid is sendmail's pid.
@@ -279,6 +310,8 @@ sm_setup() {
 			define(\`confTO_DATAFINAL', \`60s')dnl
 			define(\`confTO_RSET', \`30s')dnl
 			define(\`confTO_QUIT', \`10s')dnl
+			dnl As Debian's debian-mta does: host status kept across processes.
+			define(\`confHOST_STATUS_DIRECTORY', \`$work/hoststat')dnl
 			define(\`confTO_MISC', \`30s')dnl
 			define(\`LOCAL_MAILER_PATH', \`$bin/local-mail')dnl
 			define(\`LOCAL_MAILER_ARGS', \`local-mail \$u')dnl
@@ -290,23 +323,16 @@ sm_setup() {
 			FEATURE(\`mailertable')dnl
 			MAILER(\`local')dnl
 			MAILER(\`smtp')dnl
-			MAILER_DEFINITIONS
+			include(\`$etc/odmrd.m4')dnl
 		EOF
-		for d in "$@"; do
-			printf 'M%s, P=[IPC], F=mDFMuXa, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\\r\\n, L=990,\n' "$(sm_mailer_name "$d")"
-			printf '\t\tT=DNS/RFC822/SMTP, A=FILE %s/%s\n' "$rundir" "$d"
-		done
 	} >"$work/sendmail.mc"
 	local cfdir=$SM_CACHE/usr/share/sendmail/cf
 	m4 -D_CF_DIR_="$cfdir/" "$cfdir/m4/cf.m4" "$work/sendmail.mc" >"$SM_CF.tmp" || return 1
 	mv "$SM_CF.tmp" "$SM_CF"
 
-	# Customer domains go to their own mailer; "." catches every other
-	# domain (DSNs) and hands it to the local file mailer as root.
-	{
-		for d in "$@"; do printf '%s\t%s:localhost\n' "$d" "$(sm_mailer_name "$d")"; done
-		printf '.\tlocal:root\n'
-	} >"$etc/mailertable"
+	# Customer domains are routed by odmrd.m4 ahead of the mailertable; "."
+	# catches every other domain (DSNs) and hands it to the local file mailer.
+	printf '.\tlocal:root\n' >"$etc/mailertable"
 	"$SM_CACHE/usr/libexec/sendmail/makemap" -C "$SM_CF" hash "$etc/mailertable" <"$etc/mailertable" || return 1
 	# Without an alias database local delivery defers ("alias database
 	# unavailable") instead of reaching the local mailer.
@@ -317,7 +343,7 @@ sm_setup() {
 	# A map sendmail deems unsafe is silently skipped and mail then goes to
 	# the local mailer, so check the routing of every domain now.
 	local out
-	for d in "$@"; do
+	for d in $SM_DOMAINS; do
 		out=$(printf '/parse u@%s\n' "$d" | "$SM_SENDMAIL" -C "$SM_CF" -bt 2>&1)
 		grep -q "mailer $(sm_mailer_name "$d"), host localhost" <<<"$out" ||
 			{ sm_log "routing check failed for $d:"; printf '%s\n' "$out" >&2; return 1; }

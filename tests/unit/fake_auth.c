@@ -90,6 +90,12 @@ const char *auth_why(const struct auth *a)
 	return "fake";
 }
 
+const char *auth_tried(const struct auth *a)
+{
+	(void)a;
+	return fake_auth.tried;
+}
+
 enum auth_rc auth_reset(struct auth *a)
 {
 	(void)a;

@@ -35,6 +35,7 @@ struct fake_auth_state {
 	struct fake_auth_ret seq[FAKE_AUTH_STEPS];  /* answers to auth_start, then each auth_step */
 	size_t nseq;                                /* past the end: AUTH_FAIL */
 	const char *user;                           /* auth_user() */
+	const char *tried;                          /* auth_tried() */
 	enum auth_rc reset_rc;                      /* auth_reset() */
 	/* recorded */
 	size_t pos;                                 /* answers used so far */
