@@ -10,6 +10,8 @@ EXAMPLESDIR ?= $(DOCDIR)/examples
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 
+VERSION = 0.1.0
+
 CC      ?= cc
 # Warnings are errors in CI and `make check-sanitize` (WERROR=-Werror), not in a user's build with
 # a newer compiler than ours.
@@ -24,7 +26,7 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 
 CORE_OBJS = session.o linebuf.o log.o config.o domains.o
 MTA_OBJS = mta.o mta_postfix.o mta_sendmail.o privsep.o proc.o rundir.o
-DAEMON_OBJS = odmrd.o auth.o handoff.o relay.o net.o $(MTA_OBJS) $(CORE_OBJS)
+DAEMON_OBJS = odmrd.o admin.o auth.o handoff.o relay.o net.o $(MTA_OBJS) $(CORE_OBJS)
 MAP_OBJS = odmrd-map.o domains.o config.o
 UNIT_OBJS = tests/unit/check_main.o tests/unit/check_linebuf.o tests/unit/check_domains.o \
 	tests/unit/check_config.o tests/unit/check_session.o tests/unit/check_map.o \
@@ -41,6 +43,8 @@ odmrd-map: $(MAP_OBJS)
 
 %.o: %.c $(wildcard *.h)
 	$(CC) $(CPPFLAGS) -I. $(ALL_CFLAGS) -c -o $@ $<
+
+admin.o: CPPFLAGS += -DODMRD_VERSION=\"$(VERSION)\"
 
 tests/unit/%.o: tests/unit/%.c $(wildcard *.h) tests/unit/unit.h
 	$(CC) $(CPPFLAGS) -I. $(ALL_CFLAGS) -c -o $@ $<

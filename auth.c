@@ -412,6 +412,25 @@ const char *auth_tried(const struct auth *a)
 }
 
 /* See auth.h. */
+int auth_check_store(struct auth *a, char *err, size_t errlen)
+{
+	if (a->backend_err[0] != '\0') {
+		snprintf(err, errlen, "%s", a->backend_err);
+		return -1;
+	}
+	if (a->conn == NULL && auth_connect(a) != AUTH_OK) {
+		snprintf(err, errlen, "%s", a->why);
+		return -1;
+	}
+	int rc = sasl_user_exists(a->conn, "smtp", a->cf->sasl_realm[0] ? a->cf->sasl_realm : NULL,
+				  "odmrd-t-no-such-user");
+	if (rc == SASL_NOUSER || rc == SASL_OK)
+		return 0;
+	snprintf(err, errlen, "%s (%s)", sasl_errstring(rc, NULL, NULL), sasl_errdetail(a->conn));
+	return -1;
+}
+
+/* See auth.h. */
 enum auth_rc auth_reset(struct auth *a)
 {
 	if (a->conn != NULL)

@@ -54,6 +54,11 @@ int auth_encode64(const char *in, unsigned inlen, char *out, unsigned outmax, un
 int auth_decode64(const char *in, unsigned inlen, char *out, unsigned outmax, unsigned *outlen);
 /* The login name the client gave in this exchange, escaped for the log; NULL if none yet. */
 const char *auth_tried(const struct auth *a);
+/*
+ * For odmrd -t: can the password store be read (libsasl2 looks up a user that does not exist and
+ * must answer "no such user")? 0, or -1 and the reason in err.
+ */
+int auth_check_store(struct auth *a, char *err, size_t errlen);
 /* Drop the current exchange and start a fresh SASL connection (after any failure). */
 enum auth_rc auth_reset(struct auth *a);
 void auth_close(struct auth *a);

@@ -261,8 +261,11 @@ static int map_write_tmp(struct map_out *o, const char *text, size_t len, mode_t
 	return 0;
 }
 
-/* Run ARGV[0] without a shell (PATH-only environment, stdin /dev/null, our stderr); its status. */
-static int map_run(char *const argv[])
+/*
+ * Run ARGV[0] without a shell (PATH-only environment, stdin /dev/null, output to our stderr or,
+ * QUIET, to /dev/null); its exit status.
+ */
+static int map_run(char *const argv[], bool quiet)
 {
 	static char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	int st;
@@ -272,7 +275,7 @@ static int map_run(char *const argv[])
 		return -1;
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
+		if (null < 0 || dup2(null, 0) < 0 || dup2(quiet ? null : 2, 1) < 0 || (quiet && dup2(null, 2) < 0))
 			_exit(127);
 		close_range(3, ~0U, 0);
 		execve(argv[0], argv, env);
@@ -318,7 +321,7 @@ static int map_postfix(const struct config *cf, const char *src, const struct ma
 		argv[3] = arg;
 	}
 	db->made = true;  /* postmap may have left a partial file behind */
-	if ((rc = map_run(argv)) != 0) {
+	if ((rc = map_run(argv, false)) != 0) {
 		fprintf(stderr, "odmrd-map: %s failed (status %d)\n", cf->postmap, rc);
 		return -1;
 	}
@@ -327,6 +330,34 @@ static int map_postfix(const struct config *cf, const char *src, const struct ma
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Make a running Postfix use the new table now: its daemons notice a changed hash: file only "after
+ * a while" (a domain added was still bounced by the old routes right after the rename).
+ */
+static int map_postfix_reload(const struct config *cf)
+{
+	char path[4096], *copy = strdup(cf->postmap);
+
+	if (copy == NULL)
+		return -1;
+	snprintf(path, sizeof path, "%s/postfix", dirname(copy));
+	free(copy);
+	char *argv[] = { path, "status", NULL, NULL, NULL };
+	if (cf->postfix_config_dir != NULL) {
+		argv[1] = "-c";
+		argv[2] = cf->postfix_config_dir;
+		argv[3] = "status";
+	}
+	if (map_run(argv, true) != 0)
+		return 0;  /* not running: it reads the new table when it starts */
+	argv[cf->postfix_config_dir ? 3 : 1] = "reload";
+	int rc = map_run(argv, false);
+	if (rc != 0)
+		fprintf(stderr, "odmrd-map: %s reload failed (status %d): the tables are written, reload Postfix\n",
+			path, rc);
+	return rc == 0 ? 0 : -1;
 }
 
 /* Sendmail's name for DOMAIN's mailer: one token in rulesets ('.' is an operator there, '-' not). */
@@ -492,6 +523,8 @@ static int map_build(const char *src, const struct config *cf, const char *group
 		fprintf(stderr, "odmrd-map: %d error(s); %s not changed\n", errors, map.dst);
 		return 2;
 	}
+	if (cf->postfix_transport != NULL && map_postfix_reload(cf) != 0)
+		return 2;
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include <tcpd.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "config.h"
 #include "handoff.h"
@@ -145,8 +146,8 @@ static int wrappers_allow(void)
 static void usage(void)
 {
 	if (isatty(2))
-		fprintf(stderr, "usage: odmrd [-f config]\n");
-	log_msg(LOG_ERR, "usage: odmrd [-f config]");
+		fprintf(stderr, "usage: odmrd [-f config] [-t | -n | -V]\n");
+	log_msg(LOG_ERR, "usage: odmrd [-f config] [-t | -n | -V]");
 }
 
 int main(int argc, char **argv)
@@ -156,9 +157,30 @@ int main(int argc, char **argv)
 	char err[512] = "", peer[64] = "unknown", peerport[80], local[64], localport[80];
 	const char *startup_err = NULL;
 	struct auth *auth = NULL;
-	int opt;
+	int opt, admin = 0;
 
 	signal(SIGPIPE, SIG_IGN);
+	while ((opt = getopt(argc, argv, "f:ntV")) != -1) {
+		switch (opt) {
+		case 'f':
+			cfpath = optarg;
+			break;
+		case 'n':
+		case 't':
+		case 'V':
+			admin = opt;  /* a shell, not inetd: see admin.c */
+			break;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage();
+		return 2;
+	}
+	if (admin)
+		return admin_main(admin, cfpath);
 	/* Under inetd fd 2 is the customer's socket: libraries (libdb under sasldb) must not talk there. */
 	int tty = isatty(2);
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -167,17 +189,6 @@ int main(int argc, char **argv)
 	if (null > 2)
 		close(null);
 	log_open(LOG_MAIL, NULL);
-	while ((opt = getopt(argc, argv, "f:")) != -1) {
-		if (opt != 'f') {
-			usage();
-			return 2;
-		}
-		cfpath = optarg;
-	}
-	if (optind != argc) {
-		usage();
-		return 2;
-	}
 	if (cf_load(cfpath, &cf, err, sizeof err) != 0) {
 		startup_err = err;
 		/* The admin looks where log_file points, if the broken config got that far. */
