@@ -386,7 +386,8 @@ static void adm_check_postfix(const struct config *cf)
 		return;
 	}
 	char svc[64], type[64], priv[8], unpriv[8], chroot[8];
-	if (sscanf(out, "%63s %63s %7s %7s %7s", svc, type, priv, unpriv, chroot) != 5)
+	if (sscanf(out, "%63s %63s %7s %7s %7s", svc, type, priv, unpriv, chroot) != 5 ||
+	    strcmp(svc, ADM_TRANSPORT) != 0 || strcmp(type, "unix") != 0)
 		adm_say(true, "Postfix's master.cf has no %s service (postconf -M: see README, Postfix)",
 			ADM_TRANSPORT);
 	else if (!strcmp(chroot, "y"))

@@ -396,8 +396,10 @@ static int map_sendmail(const struct config *cf, const char *src, const struct m
 		   "divert(0)dnl\n"
 		   "define(`confTO_HOSTSTATUS', `0')dnl\n",
 		src);
+	/* What RELAY_DOMAIN() writes, without its macro: it would rescan the name (divert.example). */
+	fprintf(f, "divert(5)dnl\n");
 	for (size_t i = 0; i < d->n; i++)
-		fprintf(f, "RELAY_DOMAIN(`%s')dnl\n", d->v[i]);
+		fprintf(f, "`C{R}%s'\n", d->v[i]);
 	fprintf(f, "MAILER_DEFINITIONS\n");
 	for (size_t i = 0; i < d->n; i++) {
 		map_mailer(d->v[i], name, sizeof name);

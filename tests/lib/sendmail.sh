@@ -252,7 +252,7 @@ sm_setup() {
 	EOF
 	"${ODMRD_MAP:-$(dirname "${BASH_SOURCE[0]}")/../../odmrd-map}" -f "$work/odmrd-map.conf" "$src" ||
 		{ sm_log "odmrd-map $src failed"; return 1; }
-	SM_DOMAINS=$(sed -n "s/^RELAY_DOMAIN(\`\(.*\)')dnl\$/\1/p" "$etc/odmrd.m4" | paste -sd' ')
+	SM_DOMAINS=$(sed -n "s/^\`C{R}\(.*\)'\$/\1/p" "$etc/odmrd.m4" | paste -sd' ')
 
 	# Wrapper: private host name and resolver files (see header, "Host name").
 	# unshare execs, so the wrapper's pid is sendmail's pid.
