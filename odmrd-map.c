@@ -390,11 +390,8 @@ static int map_sendmail(const struct config *cf, const char *src, const struct m
 		   "dnl Each customer domain: relaying allowed, its own [IPC] mailer on odmrd's socket\n"
 		   "dnl (a shared one would carry one customer's mail into another's socket: sendmail\n"
 		   "dnl caches unix-socket connections under the host name localhost), and a route to\n"
-		   "dnl it ahead of the mailertable. Timeout.hoststatus 0: all these mailers connect to\n"
-		   "dnl localhost, so a failure remembered for one customer's absent socket (Debian keeps\n"
-		   "dnl host status on disk) would skip every other customer's delivery.\n"
-		   "divert(0)dnl\n"
-		   "define(`confTO_HOSTSTATUS', `0')dnl\n",
+		   "dnl it ahead of the mailertable.\n"
+		   "divert(0)dnl\n",
 		src);
 	/* What RELAY_DOMAIN() writes, without its macro: it would rescan the name (divert.example). */
 	fprintf(f, "divert(5)dnl\n");

@@ -49,11 +49,12 @@
 #   other domain to the local file mailer.
 # Host status.  debian-mta defines HostStatusDirectory, and its status for
 #   "localhost" is shared by every A=FILE mailer and kept across processes:
-#   after the submission-time attempts found no socket, a later queue run with
-#   the sockets bound delivered nothing ("Deferred: No such file or directory"
-#   without connecting) until Timeout.hoststatus (30 min) passed.  odmrd-map's
-#   fragment sets Timeout.hoststatus=0 (statuses always stale), and the
-#   harness keeps a HostStatusDirectory so the suites prove it.
+#   after the submission-time attempts found no socket, a plain `sendmail -q`
+#   with the sockets bound delivered nothing ("Deferred: No such file or
+#   directory" without connecting) until Timeout.hoststatus (30 min) passed.
+#   A run that selects (-qR@dom, -qI<id>), as odmrd's do, ignores the cached
+#   status and connects.  The harness keeps a HostStatusDirectory so the
+#   suites run with it.
 #   Paths: no group/world-writable directory may sit above the .cf's maps or
 #   the sockets, sticky /tmp included.  Otherwise maps are ignored ("unsafe map
 #   file") and sockets refused ("makeconnection_ds: unsafe domain socket"); a
