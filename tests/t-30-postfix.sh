@@ -26,7 +26,7 @@ PF_TIMEOUT=30
 RUNDIR=$WORK/run
 RUNNER_ERE="^[^ ]*postqueue -c $WORK/pf/etc"
 ODMRD_ERE="^[^ ]*odmrd -f $WORK/[^/]*\.conf" # not $WORK/hang/odmrd.conf, which runs alongside
-declare -A PW=([alice]=alice-secret [bob]=bob-secret [carol]=carol-secret [erin]=erin-secret)
+declare -A PW=([alice]=alice-secret [bob]=bob-secret [carol]=carol-secret [erin]=erin-secret [frank]=frank-secret)
 STATS=()
 PF_STARTED=
 
@@ -43,7 +43,7 @@ trap t30_cleanup EXIT
 # Whole-suite watchdog: every step below is bounded too, this is the backstop.
 spawn bash -c "sleep ${T30_LIMIT:-600}; echo 't-30-postfix: T30_LIMIT reached' >&2; kill -TERM $$"
 
-for tool in fetchmail postfix postqueue saslpasswd2; do
+for tool in fetchmail postfix postqueue saslpasswd2 sqlite3; do
 	command -v "$tool" >/dev/null || { fail "$tool is installed"; t_summary; }
 done
 
@@ -516,6 +516,35 @@ sess newcust erin f.example 0 'atrn=250 code=250 result=done'
 verify "new customer: erin collects it" "$SINK_DIR" newcust
 e2e_sink_stop
 
+# --- 10. credentials from a shared store: Cyrus SASL's sql auxprop on SQLite --------------------------
+
+# frank's password is in an SQLite table, not in a sasldb (libsasl2-modules-sql, sql_engine sqlite3):
+# the same plugin reads PostgreSQL or MySQL with another sql_engine (README, "More than one host").
+rm -f "$WORK/users.sqlite"
+sqlite3 "$WORK/users.sqlite" "CREATE TABLE users (name TEXT NOT NULL, realm TEXT NOT NULL, password TEXT NOT NULL);
+	INSERT INTO users VALUES ('frank', 'provider.test', '${PW[frank]}');" || fail "sqlite3 creates the user table"
+printf '%s\n' 'frank g.example' >>"$WORK/customers"
+check "sql: frank's domain added with odmrd-map" pf_map "$WORK/customers"
+write_conf "$WORK/sql.conf" run_dir="$RUNDIR" postqueue=/usr/sbin/postqueue postfix_config_dir="$PF_CONF" \
+	-sasl_sasldb_path sasl_auxprop_plugin=sql sasl_sql_engine=sqlite3 sasl_sql_database="$WORK/users.sqlite" \
+	"sasl_sql_select=SELECT password FROM users WHERE name = '%u' AND realm = '%r'"
+start_odmrd "$WORK/sql.conf" || t_summary
+SQL_PORT=$PORT
+PORT=$MAIN_PORT
+printf 'From: s@x.test\nTo: q@g.example\nSubject: sql user\n\nfor frank, whose password is in SQLite\n' |
+	inj sqlmail s@x.test q@g.example
+check "sql: 1 message held for g.example" settle 1
+e2e_sink_start sql
+e2e_log_mark
+e2e_fetchmail sql-wrong frank wrong-password g.example "$SQL_PORT"
+expect_match "sql: a wrong password -> 535, fetchmail exit 3 or 128 (got $FM_RC)" "$FM_RC" '^(3|128)$'
+check "sql: odmrd logged the failure with the user tried" e2e_log_wait 'AUTH CRAM-MD5 failed from 127\.0\.0\.1 user=frank: 535 ' 5
+sess sql frank g.example 0 'atrn=250 code=250 result=done' "$SQL_PORT"
+check "sql: frank authenticated by the sql auxprop (CRAM-MD5)" \
+	grep -q 'AUTH CRAM-MD5 ok from 127\.0\.0\.1: user=frank@provider\.test$' "$WORK/odmrd.log"
+verify "sql: frank collects his mail with fetchmail" "$SINK_DIR" sqlmail
+e2e_sink_stop
+
 # --- the hung postqueue (started at set-up) ---------------------------------------------------------
 
 if [ -n "$HANG_CLIENT" ] && wait_for 150 sh -c "! kill -0 $HANG_CLIENT 2>/dev/null"; then
@@ -537,7 +566,7 @@ fi
 all_sinks=$(find "$WORK" -maxdepth 1 -type d -name 'sink-*' | sort | paste -sd:)
 verify "whole run: every injected recipient delivered exactly once (except the rejected ones)" \
 	"$all_sinks" dots latin1 utf8 big twodom nullsender 'bulk-*' mixed bobonly forbob foralice \
-	tf okm verdicts=ok2@a.example verdicts=t2@a.example 'drop?' conc concbob early 'mid-*' newcust
+	tf okm verdicts=ok2@a.example verdicts=t2@a.example 'drop?' conc concbob early 'mid-*' newcust sqlmail
 expect_eq "whole run: queue empty" "$(pf_queue_json | wc -l)" 0
 check_no_crashes
 
