@@ -212,7 +212,7 @@ build_map() { # build_map N
 	local n=$1 src=$W/map$1.src t0 t1
 	awk -v n="$n" 'BEGIN { print "alice a.example"; for (i = 1; i < n; i++) printf "cust%07d d%07d.example\n", i, i }' >"$src"
 	t0=$(now_s)
-	"$ODMRD_MAP" "$src" || die "odmrd-map $src failed"
+	"$ODMRD_MAP" -f /dev/null -g nogroup "$src" || die "odmrd-map $src failed"
 	t1=$(now_s)
 	local lu
 	"$W/maplookup" "$src.db" alice 200 >/dev/null
@@ -534,7 +534,7 @@ if want tp; then
 	postconf -c "$PF_CONF" -e "queue_run_delay = 3600s" "minimal_backoff_time = 3600s" \
 		"maximal_backoff_time = 3600s" "smtpd_banner = provider.test ESMTP" \
 		"message_size_limit = 20480000" "smtp_tls_security_level = none" || die postconf
-	cp "$PF_CONF/transport" "$PF_CONF/transport.odmr"
+	cp "$PF_CONF/odmrd_transport" "$PF_CONF/transport.odmr"
 	pf_start || die "pfrl start"
 	PFRL_CONF=$PF_CONF
 	until ss -ltnH "sport = :$PF_RL_SMTPD" | grep -q LISTEN; do sleep 0.05; done
@@ -569,12 +569,14 @@ if want tp; then
 		local want=$1${2:+:$2:$3}
 		[ "$want" = "$CUR_TRANSPORT" ] && return
 		if [ "$1" = odmr ]; then
-			cp "$PFRL_CONF/transport.odmr" "$PFRL_CONF/transport"
+			cp "$PFRL_CONF/transport.odmr" "$PFRL_CONF/odmrd_transport"
 		else
-			printf 'a.example\tsmtp:[127.0.0.1]:%s\n' "$2" >"$PFRL_CONF/transport"
+			printf 'a.example\tsmtp:[127.0.0.1]:%s\n' "$2" >"$PFRL_CONF/odmrd_transport"
 			postconf -c "$PFRL_CONF" -e "smtp_destination_concurrency_limit = $3" \
 				"smtp_initial_destination_concurrency = $(($3 < 5 ? $3 : 5))"
 		fi
+		# The table is odmrd-map's hash: table (also relay_domains): compile the swapped text.
+		postmap -c "$PFRL_CONF" "hash:$PFRL_CONF/odmrd_transport" || die "postmap odmrd_transport"
 		postfix -c "$PFRL_CONF" reload >/dev/null 2>&1
 		CUR_TRANSPORT=$want
 		sleep 1

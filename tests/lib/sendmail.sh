@@ -45,8 +45,9 @@
 #   routes correctly but mixes customers: with sockets for a.example and
 #   b.example bound, one queue run delivered b.example's and c.example's
 #   (no socket!) mail into a.example's socket ("Using cached ESMTP connection
-#   to localhost via odmr").  The harness's own mailertable only sends every
-#   other domain to the local file mailer.
+#   to localhost via odmr"; sendmail_selftest.sh section 6 reproduces it).
+#   The harness's own mailertable only sends every other domain to the local
+#   file mailer.
 # Host status.  debian-mta defines HostStatusDirectory, and its status for
 #   "localhost" is shared by every A=FILE mailer and kept across processes:
 #   after the submission-time attempts found no socket, a plain `sendmail -q`

@@ -191,5 +191,50 @@ wait "$silent" 2>/dev/null
 rm -f "$RUNDIR/c.example"
 check "c.example mail still queued" eq "$(sm_count_for_domain c.example)" 3
 
+echo "# 6. why one mailer per domain: a shared [IPC] mailer mixes customers"
+# One mailer for every domain, the socket path from the route's host part
+# (A=FILE RUNDIR/$h): routing is right, but the connection cache keys on
+# "localhost", so the first connection carries every later domain's mail.
+sm_stop
+SHRUN=$BASE/run-shared
+sm_setup "$BASE/shared" "$SHRUN" a.example b.example c.example >/dev/null 2>&1 || not_ok "sm_setup for the shared-mailer instance"
+sed -i '/^include(/d' "$SM_WORK/sendmail.mc"
+{
+	printf 'MAILER_DEFINITIONS\n'
+	printf 'Modmr, P=[IPC], F=mDFMuXa, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\\r\\n, L=990,\n'
+	printf '\t\tT=DNS/RFC822/SMTP, A=FILE %s/$h\n' "$SHRUN"
+	printf 'LOCAL_RULE_0\n'
+	for d in a.example b.example c.example; do
+		printf 'R$* < @ %s . > $*\t$#odmr $@ %s $: $1 < @ %s . > $2\n' "$d" "$d" "$d"
+		printf 'R$* < @ %s > $*\t$#odmr $@ %s $: $1 < @ %s > $2\n' "$d" "$d" "$d"
+	done
+} >>"$SM_WORK/sendmail.mc"
+cfdir=$SM_CACHE/usr/share/sendmail/cf
+m4 -D_CF_DIR_="$cfdir/" "$cfdir/m4/cf.m4" "$SM_WORK/sendmail.mc" >"$SM_CF"
+check "the shared mailer routes b.example with host b.example" \
+	eval 'printf "/parse u@b.example\n" | "$SM_SENDMAIL" -C "$SM_CF" -bt | grep -q "mailer odmr, host b.example"'
+send sa sa@a.example
+send sb sb@b.example
+send sc sc@c.example
+check "3 envelopes queued" sm_wait_queued 3
+OUT=$BASE/out-shared
+RUNDIR=$SHRUN fake_start "$OUT" a.example b.example
+"$SM_SENDMAIL" -C "$SM_CF" -qf -qRexample -v </dev/null >"$BASE/shared-run" 2>&1
+fake_stop
+info "delivered (socket: recipients):" &&
+	for f in "$OUT"/*.msg; do printf '#   %s: %s\n' "$(sed -n 's/^domain //p' "$f")" "$(sed -n 's/^rcpt //p' "$f" | paste -sd,)"; done
+# True if some message reached a socket other than its recipient domain's.
+mixed() {
+	local f d
+	for f in "$1"/*.msg; do
+		d=$(sed -n 's/^domain //p' "$f")
+		sed -n 's/^rcpt //p' "$f" | grep -qv "@$d>" && return 0
+	done
+	return 1
+}
+check "mail for another domain went into one customer's socket (mixed)" mixed "$OUT"
+grep -E 'Using cached' "$BASE/shared-run" | head -2 | sed 's/^/#   /'
+sm_stop
+
 echo "$passed passed, $failed failed"
 ((failed == 0))
