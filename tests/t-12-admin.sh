@@ -11,6 +11,8 @@
 # checks run as `user = nobody` (mta = exec) so root's rights cannot hide a problem.
 # odmrd-map: mode 0640 and the configured group, all-or-nothing when postmap fails, socket paths
 # that do not fit, m4 quoting of domains that are m4 words (dnl, divert), the Postfix table.
+# README's Postfix step (extracted, not retyped) on a copy of Debian's stock main.cf/master.cf:
+# it keeps the admin's settings and a second run changes nothing.
 # Needs root (chown, nobody), Postfix, saslpasswd2, and the Sendmail tree of tests/lib/sendmail.sh.
 # Prints "N passed, N failed".
 . "$(dirname "$0")/lib/common.sh"
@@ -221,6 +223,38 @@ odt "Postfix: run_dir the lmtp client cannot reach: exit 1" 1 "$WORK/pf.conf" "u
 chmod 0750 "$RUNDIR"
 pf_stop
 PF_STARTED=
+
+# --- README, "Admin guide" step 5, run as written on a copy of Debian's stock Postfix config ----------
+
+# The block is taken from README.md, not retyped. MAIL_CONFIG points postconf at the copy and a stub
+# systemctl records the reload, so the host's Postfix is never touched.
+readme_block() { # readme_block HEADING: the first ```sh block after the line "### HEADING"
+	awk -v h="### $1" '$0 == h { f = 1; next } f && /^```sh$/ { p = 1; next } p && /^```$/ { exit } p' \
+		"$TOP/README.md"
+}
+block=$(readme_block "5. Postfix")
+expect_match "README step 5 has a command block" "$block" 'postconf -M'
+RP=$WORK/readme-postfix
+mkdir -p "$RP/etc" "$RP/stub"
+cp /usr/share/postfix/main.cf.debian "$RP/etc/main.cf"
+cp /usr/share/postfix/master.cf.dist "$RP/etc/master.cf"
+# An admin's own transport table and held transport must survive.
+postconf -c "$RP/etc" -e 'transport_maps = hash:/etc/postfix/transport' 'defer_transports = slow'
+printf '#!/bin/sh\necho "$*" >>%s/systemctl.calls\n' "$RP" >"$RP/stub/systemctl"
+chmod 755 "$RP/stub/systemctl"
+readme_step5() { MAIL_CONFIG=$RP/etc PATH=$RP/stub:$PATH bash -e -c "$block"; }
+check "README step 5 runs" readme_step5
+cp "$RP/etc/main.cf" "$RP/main.cf.first"
+cp "$RP/etc/master.cf" "$RP/master.cf.first"
+check "README step 5 runs a second time" readme_step5
+expect_eq "... and changes nothing the second time (idempotent)" \
+	"$(cat "$RP/main.cf.first" "$RP/master.cf.first" | md5sum)" "$(cat "$RP/etc/main.cf" "$RP/etc/master.cf" | md5sum)"
+expect_eq "relay_domains, transport_maps, defer_transports: odmrd's part added, the admin's kept" \
+	"$(postconf -c "$RP/etc" -nh relay_domains transport_maps defer_transports | paste -sd'|')" \
+	"hash:/etc/postfix/odmrd_transport|hash:/etc/postfix/odmrd_transport, hash:/etc/postfix/transport|odmrl, slow"
+expect_eq "master.cf: one odmrl lmtp service, not chrooted" \
+	"$(postconf -c "$RP/etc" -M odmrl/unix | awk '{ print $1, $2, $5, $8 }')" "odmrl unix n lmtp"
+expect_eq "Postfix reloaded each time" "$(cat "$RP/systemctl.calls")" "$(printf 'reload postfix\nreload postfix')"
 
 # --- Sendmail: the .cf must hold odmrd-map's current mailers -------------------------------------------
 
