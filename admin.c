@@ -146,7 +146,7 @@ static int adm_run(char *const argv[], char *out, size_t len)
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -1;
-	return WIFEXITED(st) && got < len ? WEXITSTATUS(st) : -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* The first line of S, for a one-line message. */
@@ -413,6 +413,37 @@ static void adm_check_postfix(const struct config *cf)
 		adm_say(true, "%s: %s (run odmrd-map)", want, strerror(errno));
 }
 
+/* qsort/bsearch comparator for mailer names. */
+static int adm_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The mailer names sendmail.cf defines ("Mname, ..." lines), sorted; NULL and *n = 0 if none. */
+static char **adm_cf_mailers(FILE *scf, size_t *n)
+{
+	char line[1024], name[300], **v = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	while (fgets(line, sizeof line, scf) != NULL) {
+		if (sscanf(line, "M%299[^,],", name) != 1)
+			continue;
+		if (*n == cap) {
+			char **nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *v);
+			if (nv == NULL)
+				break;
+			v = nv;
+		}
+		if ((v[*n] = strdup(name)) == NULL)
+			break;
+		(*n)++;
+	}
+	if (*n)
+		qsort(v, *n, sizeof *v, adm_cmp);
+	return v;
+}
+
 /* Sendmail: the command, and a .cf built with odmrd-map's current mailers. */
 static void adm_check_sendmail(const struct config *cf)
 {
@@ -424,36 +455,35 @@ static void adm_check_sendmail(const struct config *cf)
 		adm_say(false, "sendmail_m4 is not set: odmrd-map writes no Sendmail mailers, they must be kept by hand");
 		return;
 	}
-	FILE *m4 = fopen(cf->sendmail_m4, "re");
-	if (m4 == NULL) {
-		adm_say(true, "sendmail_m4 %s: %s (run odmrd-map)", cf->sendmail_m4, strerror(errno));
+	const char *cfpath = cf->sendmail_cf ? cf->sendmail_cf : "/etc/mail/sendmail.cf";
+	FILE *m4 = fopen(cf->sendmail_m4, "re"), *scf = fopen(cfpath, "re");
+	if (m4 == NULL || scf == NULL) {
+		adm_say(true, "%s: %s%s", m4 ? cfpath : cf->sendmail_m4, strerror(errno), m4 ? "" : " (run odmrd-map)");
+		if (m4)
+			fclose(m4);
+		if (scf)
+			fclose(scf);
 		return;
 	}
-	const char *cfpath = cf->sendmail_cf ? cf->sendmail_cf : "/etc/mail/sendmail.cf";
-	FILE *scf = fopen(cfpath, "re");
-	char line[1024], dom[300];
+	size_t n;
+	char **have = adm_cf_mailers(scf, &n), line[1024], name[300];
 	unsigned missing = 0;
+	fclose(scf);
 	/* Every mailer the fragment defines must be in the .cf sendmail actually reads. */
-	while (scf != NULL && fgets(line, sizeof line, m4) != NULL) {
-		if (sscanf(line, "`M%299[^,],", dom) != 1)
+	while (fgets(line, sizeof line, m4) != NULL) {
+		char *key = name;
+		if (sscanf(line, "`M%299[^,],", name) != 1 || (n && bsearch(&key, have, n, sizeof *have, adm_cmp)))
 			continue;
-		char cfline[1024], want[310];
-		bool found = false;
-		snprintf(want, sizeof want, "M%s,", dom);
-		rewind(scf);
-		while (!found && fgets(cfline, sizeof cfline, scf) != NULL)
-			found = strncmp(cfline, want, strlen(want)) == 0;
-		if (!found && missing++ == 0)
+		if (missing++ == 0)
 			adm_say(true, "%s has no mailer %s from %s: rebuild sendmail.cf (Debian: make -C /etc/mail)",
-				cfpath, dom, cf->sendmail_m4);
+				cfpath, name, cf->sendmail_m4);
 	}
-	if (scf == NULL)
-		adm_say(true, "%s: %s", cfpath, strerror(errno));
-	else
-		fclose(scf);
 	fclose(m4);
 	if (missing > 1)
 		adm_say(true, "%s lacks %u of odmrd-map's mailers in all", cfpath, missing);
+	for (size_t i = 0; i < n; i++)
+		free(have[i]);
+	free(have);
 }
 
 /* odmrd -t. */
