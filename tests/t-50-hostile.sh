@@ -210,7 +210,7 @@ hx "AUTH response of 12289 octets (+ CRLF) -> 500, closed" "220 250 334 500 EOF"
 hx "AUTH CRAM-MD5 with a 12288-octet initial response: read and given to SASL (501), not 500" \
 	"220 250 501 221 EOF" 5 ehlo bigline=$((14 + 12288 + 2)),'AUTH CRAM-MD5 ' quit eof
 check "... the 501 is libsasl2's (CRAM-MD5 takes no initial response), not a framing or base64 error" \
-	grep -q "odmrd\[$HX_PID\]: AUTH CRAM-MD5 failed from 127\.0\.0\.1: 501 initial response not allowed" "$LOG"
+	grep -q "odmrd\[$HX_PID\]: AUTH CRAM-MD5 failed from 127\.0\.0\.1 user=-: 501 initial response not allowed" "$LOG"
 hx "AUTH CRAM-MD5 with a 12289-octet initial response -> 500, closed" "220 250 500 EOF" 5 \
 	ehlo bigline=$((14 + 12289 + 2)),'AUTH CRAM-MD5 ' eof
 hx "invalid base64 AUTH response -> 501" "220 250 334 501 221 EOF" 5 ehlo 'line=AUTH CRAM-MD5' 'line=!!!!' quit eof
