@@ -79,6 +79,11 @@ check-sanitize: deps
 check-package: deps
 	tests/package.sh
 
+# README's admin guide run as written (its sh blocks, extracted) against the package and the system
+# Postfix in a booted throwaway root, then fetchmail collects the mail.
+check-guide: deps
+	tests/admin-guide.sh
+
 # The main job shown end to end: private Postfix, odmrd under xinetd, real fetchmail.
 demo: deps
 	$(MAKE) all
@@ -154,4 +159,4 @@ deb:
 clean:
 	rm -f odmrd odmrd-map *.o tests/unit/*.o tests/unit/check_odmrd fuzz/odmrd_fuzz
 
-.PHONY: all deps check check-faults check-sanitize check-package demo bench fuzz fuzz-long install uninstall deb clean
+.PHONY: all deps check check-faults check-sanitize check-package check-guide demo bench fuzz fuzz-long install uninstall deb clean

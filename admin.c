@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,7 +34,6 @@
 #include "auth.h"
 #include "config.h"
 #include "domains.h"
-#include "log.h"
 
 #ifndef ODMRD_VERSION
 #define ODMRD_VERSION "unknown"
@@ -493,8 +493,8 @@ static int adm_check(const char *cfpath)
 	struct passwd pw;
 	char name[256] = "-";
 
-	/* libsasl2's own complaints reach the admin's terminal, not syslog. */
-	log_open(LOG_MAIL, "/dev/stderr");
+	/* libsasl2's own complaints reach the admin's terminal too (LOG_PERROR). */
+	openlog("odmrd", LOG_PID | LOG_PERROR, LOG_MAIL);
 	if (adm_load(cfpath, &cf) != 0) {
 		cf_free(&cf);
 		fprintf(stderr, "odmrd: %s: %u error(s)\n", cfpath, adm_n.errors);
