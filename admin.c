@@ -34,6 +34,7 @@
 #include "auth.h"
 #include "config.h"
 #include "domains.h"
+#include "rundir.h"
 
 #ifndef ODMRD_VERSION
 #define ODMRD_VERSION "unknown"
@@ -244,12 +245,29 @@ static void adm_check_sasl(const struct config *cf)
 	auth_close(a);
 }
 
-/* The run directory, as the account: it must be able to bind sockets there. */
-static void adm_check_rundir_access(const struct config *cf)
+/*
+ * run_dir, as the account: the checks odmrd itself makes before it serves (owner, no "other"
+ * bits, the MTA's account can reach the sockets), and that it can bind sockets there.
+ */
+static void adm_check_rundir(const struct config *cf)
 {
-	if (access(cf->run_dir, F_OK) == 0 && access(cf->run_dir, W_OK | X_OK) != 0)
+	char why[512];
+	uid_t mu;
+	gid_t mg;
+
+	if (access(cf->run_dir, F_OK) != 0) {
+		adm_say(false, "run_dir %s: %s (created at boot by the package's tmpfiles.d line, or by "
+			"odmrd itself when started as root)", cf->run_dir, strerror(errno));
+		return;
+	}
+	if (rd_check(cf, why, sizeof why) != 0)
+		adm_say(true, "%s: odmrd refuses to serve (ATRN gets 451)", why);
+	else if (access(cf->run_dir, W_OK | X_OK) != 0)
 		adm_say(true, "run_dir %s: this account cannot create sockets there: %s", cf->run_dir,
 			strerror(errno));
+	if (cf->mta != CF_MTA_EXEC &&
+	    (rd_mta_ids(cf, &mu, &mg, why, sizeof why) != 0 || rd_check_group(cf, mu, mg, why, sizeof why) != 0))
+		adm_say(true, "%s", why);
 }
 
 /* postqueue -j as the account: odmrd's queue probe. */
@@ -297,7 +315,7 @@ static void adm_as_account(const struct config *cf, const char *cfpath, const st
 				adm_say(true, "%s: %s cannot read it: %s", cfpath, pw->pw_name, strerror(errno));
 			adm_check_map(cf);
 			adm_check_sasl(cf);
-			adm_check_rundir_access(cf);
+			adm_check_rundir(cf);
 			if (cf->mta == CF_MTA_POSTFIX)
 				adm_check_postqueue(cf);
 		}
@@ -319,35 +337,14 @@ static void adm_as_account(const struct config *cf, const char *cfpath, const st
 	adm_n.warnings += got.warnings;
 }
 
-/* run_dir as odmrd requires it: owned by the account, nothing for "other", reachable by the MTA. */
-static void adm_check_rundir(const struct config *cf, const struct passwd *pw)
+/* Sendmail refuses sockets in a group- or world-writable directory ("unsafe domain socket"). */
+static void adm_check_rundir_sendmail(const struct config *cf)
 {
 	struct stat st;
 
-	if (stat(cf->run_dir, &st) != 0) {
-		adm_say(false, "run_dir %s: %s (created at boot by the package's tmpfiles.d line, or by "
-			"odmrd itself when started as root)", cf->run_dir, strerror(errno));
-		return;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		adm_say(true, "run_dir %s is not a directory", cf->run_dir);
-		return;
-	}
-	if (st.st_uid != pw->pw_uid)
-		adm_say(true, "run_dir %s is not owned by %s, the account odmrd runs as: ATRN gets 451",
-			cf->run_dir, pw->pw_name);
-	if (st.st_mode & S_IRWXO)
-		adm_say(true, "run_dir %s has permissions for \"other\" (mode %04o): ATRN gets 451", cf->run_dir,
-			(unsigned)(st.st_mode & 07777));
-	if (cf->mta == CF_MTA_POSTFIX) {
-		const struct passwd *pf = getpwnam("postfix");
-		if (pf != NULL && st.st_uid != pf->pw_uid && (st.st_gid != pf->pw_gid || !(st.st_mode & S_IXGRP)))
-			adm_say(true, "run_dir %s: Postfix's lmtp client (user postfix) cannot reach the sockets "
-				"(make the group postfix's, mode 2750)", cf->run_dir);
-	} else if (cf->mta == CF_MTA_SENDMAIL && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+	if (stat(cf->run_dir, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)))
 		adm_say(true, "run_dir %s is group- or world-writable: sendmail refuses its sockets as unsafe",
 			cf->run_dir);
-	}
 }
 
 /* postconf [-c DIR] ARGS... into OUT; the path of postconf is postqueue's directory. */
@@ -503,14 +500,14 @@ static int adm_check(const char *cfpath)
 	if (strchr(cf.hostname, '.') == NULL)
 		adm_say(false, "hostname %s is not fully qualified: customers see it in the greeting and EHLO "
 			"(set hostname in %s)", cf.hostname, cfpath);
-	if (adm_account(&cf, &pw, name, sizeof name) == 0) {
-		adm_check_rundir(&cf, &pw);
+	if (adm_account(&cf, &pw, name, sizeof name) == 0)
 		adm_as_account(&cf, cfpath, &pw);
-	}
-	if (cf.mta == CF_MTA_POSTFIX)
+	if (cf.mta == CF_MTA_POSTFIX) {
 		adm_check_postfix(&cf);
-	else if (cf.mta == CF_MTA_SENDMAIL)
+	} else if (cf.mta == CF_MTA_SENDMAIL) {
+		adm_check_rundir_sendmail(&cf);
 		adm_check_sendmail(&cf);
+	}
 	else if (cf.mta == CF_MTA_EXEC) {
 		char prog[4096];
 		snprintf(prog, sizeof prog, "%.*s", (int)strcspn(cf.exec_command, " \t"), cf.exec_command);

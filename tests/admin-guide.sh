@@ -13,10 +13,9 @@
 # queued for alice.example and for bob's domain both before the customer domains are set up and
 # after; then fetchmail (the guide's .fetchmailrc, pointed at loopback and a local SMTP sink that
 # answers 450 to t*@ recipients) collects alice's mail. Checked: every message of alice's exactly
-# once and intact, bob's mail still queued, the temp-failed recipient still queued, and odmrd's
-# warning at QUIT about what it left behind. The mail queued before the set-up and the warning
-# need the release of exactly the probed queue IDs (issue 13, h1-mta's branch): until that is on
-# main they are known-bug XFAIL cases (STRICT=1 counts them).
+# once and intact (the mail queued before the set-up too: odmrd releases the queue IDs its probe
+# found), bob's mail still queued, the temp-failed recipient still queued, and odmrd's warning at
+# QUIT about what it left behind.
 # Needs root, dpkg-buildpackage, unshare, nsenter, the hybrid cgroup hierarchy. Prints
 # "N passed, N failed". AG_DEB=path reuses a built odmrd_*.deb.
 
@@ -32,7 +31,6 @@ for t in dpkg-buildpackage unshare nsenter fetchmail; do
 	command -v "$t" >/dev/null || { fail "$t is installed (tools/install-deps.sh)"; t_summary; }
 done
 PW=alice-secret
-H1_BUG="release of the probed queue IDs (h1-mta) not on main yet"
 
 # --- the guide's commands, from README.md ---------------------------------------------------------
 
@@ -171,7 +169,7 @@ check "odmrd logged the end of the session" wait_for 30 session_logged
 
 arrived() { grep -l "^X-E2E-Id: $1" "$TROOT_SHARE"/sink/*.msg 2>/dev/null | wc -l; }
 expect_eq "alice's mail queued after the set-up arrived exactly once" "$(arrived after-alice)" 1
-expect_eq_bug "$H1_BUG" "alice's mail queued before the set-up arrived exactly once" "$(arrived before-alice)" 1
+expect_eq "alice's mail queued before the set-up arrived exactly once" "$(arrived before-alice)" 1
 specs=(after-alice)
 [ "$(arrived before-alice)" = 1 ] && specs+=(before-alice)
 if out=$(e2e_verify "$TROOT_SHARE/sink" "${specs[@]}"); then
@@ -185,7 +183,7 @@ expect_eq "the recipient alice's server answered 450 stays queued" \
 	"$(tr_queue | grep -c '"t1@alice\.example"')" 1
 expect_match "odmrd's session line: alice, alice.example granted, done" "$(journal | grep '^session peer=')" \
 	'user=alice@provider\.example mech=CRAM-MD5 asked=alice\.example granted=alice\.example atrn=250 code=250 result=done'
-expect_eq_bug "$H1_BUG" "odmrd warns at QUIT that mail for alice.example is still queued" \
+expect_eq "odmrd warns at QUIT that mail for alice.example is still queued" \
 	"$(journal | grep -c 'still queued at QUIT')" 1
 expect_match "Postfix's lmtp line names the customer's socket" \
 	"$(troot_exec journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=postfix/lmtp | grep 'u2@alice.example')" \

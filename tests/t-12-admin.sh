@@ -174,10 +174,11 @@ odt "sasldb missing: exit 1" 1 "$WORK/nodb.conf" 'SASL password store: .*no-such
 
 # run_dir.
 chown root "$WORK/run-nobody"
-odt "run_dir not owned by the account: exit 1" 1 "$WORK/good.conf" 'run_dir .* is not owned by nobody'
+odt "run_dir not owned by the account: exit 1" 1 "$WORK/good.conf" \
+	"run_dir .* is owned by uid 0, not by odmrd's uid $(id -u nobody): odmrd refuses to serve"
 chown nobody "$WORK/run-nobody"
 chmod 0755 "$WORK/run-nobody"
-odt "run_dir with permissions for other: exit 1" 1 "$WORK/good.conf" 'run_dir .* has permissions for "other" \(mode 0755\)'
+odt "run_dir with permissions for other: exit 1" 1 "$WORK/good.conf" 'run_dir .* is open to others \(mode 0755'
 chmod 0750 "$WORK/run-nobody"
 write_conf "$WORK/norun.conf" user=nobody run_dir="$WORK/no-such-run" mta=exec exec_command=/bin/cat \
 	-postqueue -sendmail
@@ -217,10 +218,10 @@ write_conf "$WORK/pf-probe.conf" user=root run_dir="$RUNDIR" postqueue=/usr/sbin
 odt "the queue probe fails (not a Postfix instance): exit 1" 1 "$WORK/pf-probe.conf" \
 	'/usr/sbin/postqueue -j \(the queue probe\) failed with status [0-9]+: .*not-postfix'
 chmod 0755 "$RUNDIR"
-odt "Postfix: run_dir with permissions for other: exit 1" 1 "$WORK/pf.conf" 'has permissions for "other"'
+odt "Postfix: run_dir with permissions for other: exit 1" 1 "$WORK/pf.conf" 'is open to others'
 chmod 0700 "$RUNDIR"
-odt "Postfix: run_dir the lmtp client cannot reach: exit 1" 1 "$WORK/pf.conf" "user postfix\) cannot reach the sockets"
-chmod 0750 "$RUNDIR"
+odt "Postfix: run_dir the lmtp client cannot reach: exit 1" 1 "$WORK/pf.conf" "mta_user postfix .* could not reach its sockets"
+chmod 2750 "$RUNDIR"
 pf_stop
 PF_STARTED=
 
