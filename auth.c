@@ -8,6 +8,7 @@
  * tried is kept only escaped, for the log.
  */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <sasl/sasl.h>
 #include <sasl/saslutil.h>
@@ -41,6 +42,9 @@ struct auth {
 };
 
 static int auth_inited;
+/* Our own references to the plugins libsasl2 loads (see auth_verifyfile), dropped after it. */
+static void *auth_plugin_refs[16];
+static size_t auth_n_plugin_refs;
 
 /* SASL_CB_GETOPT: sasl_* config keys without the prefix; mech_list defaults to ours. */
 static int auth_getopt(void *ctx, const char *plugin, const char *option,
@@ -114,6 +118,17 @@ static int auth_plugin_listed(const char *list, const char *name)
  * SASL_CB_VERIFYFILE: sasl_server_init dlopens every plugin in the directory (RTLD_NOW, three of
  * them pull in libcrypto) whatever mech_list says. Load only the mechanism plugins mech_list can
  * use and the auxprop plugin(s) named by auxprop_plugin (all known ones when it is unset).
+ *
+ * A plugin we let through is opened here first, with RTLD_LAZY, just before libsasl2 opens the
+ * same file with RTLD_NOW: libsasl2's dlopen then finds it loaded and relocated and only counts a
+ * reference. What that saves is the eager binding of the plugin's dependencies. The sasldb plugin
+ * pulls in Berkeley DB (libdb-5.3: 1 300 PLT entries), and RTLD_NOW had ld.so look up every one
+ * of them through the whole global scope, for every connection (74 % of a session's instructions
+ * went there); lazily, only the ~200 functions a sasldb look-up calls are ever bound. Nothing is
+ * weakened: an object linked with BIND_NOW (libsasl2's plugins themselves, libcrypto) is bound at
+ * once anyway, and an object without it (libdb) keeps its PLT GOT outside RELRO in either mode.
+ * It holds for any plugin set and needs no knowledge of what a plugin links; LD_BIND_NOW still
+ * forces eager binding. The references are dropped in auth_close(), after sasl_server_done().
  */
 static int auth_verifyfile(void *ctx, const char *file, sasl_verify_type_t type)
 {
@@ -129,12 +144,17 @@ static int auth_verifyfile(void *ctx, const char *file, sasl_verify_type_t type)
 	base += 3;
 	auth_squash(base, strcspn(base, "."), name, sizeof name);
 	const char *mechs = auth_opt(cf, "mech_list");
-	if (auth_plugin_listed(mechs ? mechs : AUTH_DEFAULT_MECHS, name))
-		return SASL_OK;
 	const char *aux = auth_opt(cf, "auxprop_plugin");
-	if (auth_plugin_listed(aux ? aux : "sasldb sql ldapdb", name))
-		return SASL_OK;
-	return SASL_CONTINUE;
+	if (!auth_plugin_listed(mechs ? mechs : AUTH_DEFAULT_MECHS, name) &&
+	    !auth_plugin_listed(aux ? aux : "sasldb sql ldapdb", name))
+		return SASL_CONTINUE;
+	if (auth_n_plugin_refs < sizeof auth_plugin_refs / sizeof auth_plugin_refs[0]) {
+		/* A failure here is libsasl2's to report: its own dlopen fails the same way. */
+		void *h = dlopen(file, RTLD_LAZY | RTLD_LOCAL);
+		if (h != NULL)
+			auth_plugin_refs[auth_n_plugin_refs++] = h;
+	}
+	return SASL_OK;
 }
 
 /* SASL_CB_LOG: libsasl2's own messages into our log, at debug level for the chatty ones. */
@@ -258,7 +278,6 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 		       char *err, size_t errlen)
 {
 	struct auth *a = calloc(1, sizeof *a);
-	int rc;
 
 	if (a == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -286,27 +305,32 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 		if (!strcmp(cf->sasl_opts[i].key, "sasldb_path") && access(cf->sasl_opts[i].value, R_OK) != 0)
 			snprintf(a->backend_err, sizeof a->backend_err, "sasl_sasldb_path %s: %s",
 				 cf->sasl_opts[i].value, strerror(errno));
+	return a;
+}
+
+/* See auth.h. */
+int auth_ready(struct auth *a, char *err, size_t errlen)
+{
+	if (a->mechs[0] != '\0')
+		return 0;
 	if (!auth_inited) {
-		rc = sasl_server_init(a->cb, "odmrd");
+		int rc = sasl_server_init(a->cb, "odmrd");
 		if (rc != SASL_OK) {
 			snprintf(err, errlen, "sasl_server_init: %s", sasl_errstring(rc, NULL, NULL));
-			auth_close(a);
-			return NULL;
+			return -1;
 		}
 		auth_inited = 1;
 	}
-	if (auth_connect(a) != AUTH_OK) {
+	if (a->conn == NULL && auth_connect(a) != AUTH_OK) {
 		snprintf(err, errlen, "%s", a->why);
-		auth_close(a);
-		return NULL;
+		return -1;
 	}
 	auth_build_mechs(a);
 	if (a->mechs[0] == '\0') {
 		snprintf(err, errlen, "no usable SASL mechanism (check sasl_mech_list and the plugins)");
-		auth_close(a);
-		return NULL;
+		return -1;
 	}
-	return a;
+	return 0;
 }
 
 /* Advertised mechanisms. */
@@ -449,6 +473,8 @@ void auth_close(struct auth *a)
 		sasl_server_done();
 		auth_inited = 0;
 	}
+	while (auth_n_plugin_refs > 0)
+		dlclose(auth_plugin_refs[--auth_n_plugin_refs]);
 	free(a->local);
 	free(a->remote);
 	free(a);

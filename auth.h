@@ -27,12 +27,18 @@ enum auth_rc {
 struct auth;
 
 /*
- * Initialise SASL once per process and open a connection context.
+ * Record the settings for this connection; libsasl2 is not touched yet (see auth_ready).
  * local/remote: "ip;port" strings or NULL. On failure: NULL and a reason in err.
  */
 struct auth *auth_open(const struct config *cf, const char *local, const char *remote,
 		       char *err, size_t errlen);
-/* The advertised mechanisms, space separated, upper case; never ANONYMOUS. */
+/*
+ * Initialise libsasl2 (once per process: it loads the plugins), open the SASL connection and
+ * build the advertised list; a no-op once it succeeded. The session calls it at the first EHLO,
+ * so a connection that never gets there costs no SASL start-up. 0, or -1 and a reason in err.
+ */
+int auth_ready(struct auth *a, char *err, size_t errlen);
+/* The advertised mechanisms, space separated, upper case; never ANONYMOUS; "" before auth_ready. */
 const char *auth_mechs(const struct auth *a);
 /* Begin MECH (already checked against auth_mechs) with an optional decoded initial response. */
 enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsigned inlen,

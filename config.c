@@ -9,7 +9,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,20 +102,20 @@ static char *cf_strdup(const char *s)
 	return d;
 }
 
-/* The host's canonical name, as a default greeting name. */
+/*
+ * The default greeting name: gethostname(2) as it is, dot or no dot. Completing a short name
+ * through the resolver (getaddrinfo with AI_CANONNAME) cost every connection a look-up, each
+ * connection being a fresh process: /etc/hosts at best, a DNS query (and its time-outs when the
+ * server is down) at worst. A host whose name has no dot gets that name; the admin who wants the
+ * FQDN sets hostname (odmrd.conf(5)).
+ */
 static char *cf_default_hostname(void)
 {
 	char name[256];
-	struct addrinfo hints = { .ai_flags = AI_CANONNAME }, *ai = NULL;
 
-	if (gethostname(name, sizeof name - 1) != 0)
+	if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0')
 		return cf_strdup("localhost");
 	name[sizeof name - 1] = '\0';
-	if (strchr(name, '.') == NULL && getaddrinfo(name, NULL, &hints, &ai) == 0) {
-		if (ai->ai_canonname != NULL && strchr(ai->ai_canonname, '.') != NULL)
-			snprintf(name, sizeof name, "%s", ai->ai_canonname);
-		freeaddrinfo(ai);
-	}
 	return cf_strdup(name);
 }
 

@@ -20,7 +20,7 @@ struct cf_sasl_opt {
 };
 
 struct config {
-	char *hostname;           /* greeting/EHLO name; default: the host's FQDN */
+	char *hostname;           /* greeting/EHLO name; default: gethostname(2), no resolver */
 	bool hostname_default;    /* hostname was not configured but filled in */
 	char *customer_map;       /* GDBM file: user -> domains */
 	char *sasl_realm;         /* user_realm for sasl_server_new; "" = none */

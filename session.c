@@ -237,6 +237,11 @@ static enum sess_action cmd_ehlo(struct session *s, const char *arg)
 	sess_enter_state(s, ST_READY);
 	if (s->auth == NULL)
 		return reply(s, 250, "%s\nATRN", sess_name(s));
+	char why[256];
+	if (auth_ready(s->auth, why, sizeof why) != 0) {
+		log_msg(LOG_ERR, "cannot serve %s: %s", s->peer, why);
+		return reply(s, 421, "%s Service not available, closing connection", sess_name(s));
+	}
 	return reply(s, 250, "%s\nAUTH %s\nATRN", sess_name(s), auth_mechs(s->auth));
 }
 

@@ -15,6 +15,8 @@
  *             there READYFILE is created; they continue (ATRN/QUIT) once GOFILE exists.
  *   -x        no TCP: socketpair, fork+exec COMMAND with the other end on fd 0/1 (e.g. valgrind
  *             odmrd), run one handshake over it, wait for COMMAND; exit status 0 if all went well.
+ *             With -n N: N such sessions one after the other; prints COMMAND's CPU per session
+ *             (getrusage of the reaped children: exec, dynamic linking, session, exit; no inetd).
  * Prints one summary line: n= ok= err= wall_s= rate_per_s= p50_ms= p90_ms= p99_ms= min_ms= max_ms=
  */
 #define _GNU_SOURCE
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -42,6 +45,7 @@ static const char *host = "127.0.0.1", *user = "alice", *pass = "secret", *domai
 static int port, mode_odmr = 1, expect = -1, conc = 1, total = 100;
 static const char *csv_path, *ready_file, *go_file;
 static char **exec_argv;
+static int exec_n;  /* -x with -n: sessions to run (0: one, old output) */
 static atomic_int next_seq, n_ok, n_err, n_held;
 static int io_timeout_ms = 20000;
 
@@ -159,7 +163,8 @@ static int cmp_ll(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int run_exec(void)
+/* One session with COMMAND on a socketpair (fd 0/1, as inetd passes a socket); 0 if it went well. */
+static int exec_one(long long *lat)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -174,20 +179,41 @@ static int run_exec(void)
 	close(sv[1]);
 	struct bc_conn *c = calloc(1, sizeof *c);
 	c->in = c->out = sv[0];
-	long long lat = 0;
 	io_timeout_ms = 120000;
-	int code = handshake(c, bc_now_us(), &lat, 0);
+	int code = handshake(c, bc_now_us(), lat, 0);
 	close(sv[0]);
 	int st = 0;
 	waitpid(pid, &st, 0);
-	printf("exec code=%d latency_ms=%.3f status=%d\n", code, lat / 1000.0, st);
 	free(c);
+	if (exec_n == 0)
+		printf("exec code=%d latency_ms=%.3f status=%d\n", code, *lat / 1000.0, st);
 	return code == expect && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+/* -x: one session, or with -n N sessions one after the other and COMMAND's CPU per session. */
+static int run_exec(void)
+{
+	struct rusage r0, r1;
+	long long lat = 0;
+	int err = 0;
+
+	if (exec_n == 0)
+		return exec_one(&lat);
+	getrusage(RUSAGE_CHILDREN, &r0);
+	for (int i = 0; i < exec_n; i++)
+		err += exec_one(&lat);
+	getrusage(RUSAGE_CHILDREN, &r1);
+#define TV_US(a, b) ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_usec - a.tv_usec))
+	double us = TV_US(r0.ru_utime, r1.ru_utime), sy = TV_US(r0.ru_stime, r1.ru_stime);
+	printf("exec n=%d err=%d cpu_ms=%.4f user_ms=%.4f sys_ms=%.4f minflt=%.1f\n", exec_n, err,
+	       (us + sy) / 1000.0 / exec_n, us / 1000.0 / exec_n, sy / 1000.0 / exec_n,
+	       (double)(r1.ru_minflt - r0.ru_minflt) / exec_n);
+	return err ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
-	int opt;
+	int opt, n_given = 0;
 	while ((opt = getopt(argc, argv, "h:p:m:u:w:d:e:n:c:o:R:G:x")) != -1) {
 		switch (opt) {
 		case 'h': host = optarg; break;
@@ -197,7 +223,7 @@ int main(int argc, char **argv)
 		case 'w': pass = optarg; break;
 		case 'd': domain = optarg; break;
 		case 'e': expect = atoi(optarg); break;
-		case 'n': total = atoi(optarg); break;
+		case 'n': total = atoi(optarg); n_given = 1; break;
 		case 'c': conc = atoi(optarg); break;
 		case 'o': csv_path = optarg; break;
 		case 'R': ready_file = optarg; break;
@@ -214,6 +240,7 @@ int main(int argc, char **argv)
 		exec_argv = argv + optind;
 		if (!*exec_argv)
 			return 2;
+		exec_n = n_given ? total : 0;
 		return run_exec();
 	}
 	if (ready_file) {

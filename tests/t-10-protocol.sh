@@ -11,6 +11,7 @@
 
 A=alice:alice-secret
 B=bob:bob-secret
+T10_HOSTNAME=$(hostname)
 
 # tc NAME WANT STEP...: one client connection; WANT = the tokens odmrclient.py prints.
 tc() {
@@ -195,6 +196,44 @@ log_wait 'AUTH PLAIN failed from 127\.0\.0\.1 user=alice: 535 ' 5
 check "log: failed PLAIN names user=alice" \
 	grep -q 'AUTH PLAIN failed from 127\.0\.0\.1 user=alice: 535 ' "$WORK/odmrd.log"
 
+# --- what a session loads, and when (ld.so's own trace: LD_DEBUG, one file per process) ---
+# ld_trace_of N: the LD_DEBUG output of the odmrd that served connection N of the last inetd1.py.
+ld_trace_of() {
+	local pid
+	pid=$(sed -n "s/^conn $1 pid=\([0-9]*\) .*/\1/p" "$INETD_LOG")
+	echo "$WORK/ld.${pid:-none}"
+}
+LD_DEBUG=files,bindings LD_DEBUG_OUTPUT=$WORK/ld start_odmrd "$WORK/odmrd.conf" || t_summary
+tc "no EHLO, QUIT -> 221" "220 221" quit
+tc "EHLO, QUIT -> 250 221" "220 250 221" ehlo quit
+wait_sessions
+T1=$(ld_trace_of 1) T2=$(ld_trace_of 2)
+check "ld.so trace written for both sessions" test -s "$T1" -a -s "$T2"
+expect_eq "a session that never says EHLO loads no SASL plugin" \
+	"$(grep -cE 'file=[^ ]*sasl2/lib' "$T1")" 0
+check "after EHLO the sasldb plugin is loaded" grep -qE 'file=[^ ]*sasl2/libsasldb' "$T2"
+# The plugins are opened lazily before libsasl2 opens them with RTLD_NOW (auth_verifyfile), so a
+# library the sasldb plugin pulls in (Berkeley DB on Debian) is not bound eagerly: fewer symbol
+# bindings than it has PLT entries. With RTLD_NOW every PLT entry was bound at start-up.
+for dep in $(sed -n 's/.*file=\([^ ]*\) \[0\];  needed by [^ ]*sasl2\/libsasldb.*/\1/p' "$T2" | sort -u); do
+	path=$(grep -oE "binding file [^ ]*/$dep " "$T2" | head -1 | awk '{print $3}')
+	[ -n "$path" ] || continue
+	nplt=$(readelf -rW "$path" | grep -c JUMP_SLOT)
+	nbind=$(grep -c "binding file $path " "$T2")
+	check "$dep (needed by the sasldb plugin) bound lazily: $nbind bindings < $nplt PLT entries" \
+		test "$nbind" -lt "$nplt"
+done
+stop_odmrd
+rm -f "$WORK"/ld.*
+
+# SASL that cannot work is found at the first EHLO: 421 there, the reason in the log.
+write_conf "$WORK/nomech.conf" sasl_mech_list=NO-SUCH-MECH
+start_odmrd "$WORK/nomech.conf" || t_summary
+tc "no usable SASL mechanism -> 220, then 421 to EHLO, closed" "220 421 EOF" ehlo eof
+log_wait 'cannot serve 127\.0\.0\.1: no usable SASL mechanism' 5
+check "log: the 421 names the SASL problem" \
+	grep -q 'cannot serve 127\.0\.0\.1: no usable SASL mechanism' "$WORK/odmrd.log"
+
 nsum_ok=$(cat "${T_INETD_LOGS[@]}" | grep -c '^conn ')
 
 # A config error: the customer still gets a 421 (naming the configured host, not "localhost") and
@@ -295,5 +334,31 @@ check "log: summary of an authenticated session" \
 	grep -qE 'session peer=127\.0\.0\.1 helo=client\.test user=alice@provider\.test mech=CRAM-MD5 .*code=221( |$)' "$WORK/odmrd.log"
 check_no_crashes
 check "odmrd wrote nothing to stderr" test ! -s "$WORK/inetd1.stderr"
+
+# --- no hostname: gethostname(2) as it is, never completed through the resolver ---
+# In private UTS and mount namespaces: host name "odmrt-short", and an /etc/hosts that would
+# complete it to "odmrt-short.resolver.test" for anyone who asked the resolver.
+if [ "$(id -u)" = 0 ] && unshare -u -m true 2>/dev/null; then
+	printf '127.0.0.1\todmrt-short.resolver.test odmrt-short\n' >"$WORK/hosts"
+	write_conf "$WORK/nohost.conf" -hostname log_file="$WORK/nohost.log"
+	# shellcheck disable=SC2016
+	spawn unshare -u -m --propagation private sh -c 'set -e; hostname odmrt-short
+		mount --bind "$1" /etc/hosts; shift; exec "$@"' t10-ns "$WORK/hosts" \
+		"$PY" "$LIB/inetd1.py" --port-file "$WORK/nohost.port" --log "$WORK/nohost.inetd" -- \
+		${ODMRD_WRAPPER:-} "$ODMRD" -f "$WORK/nohost.conf" >/dev/null
+	if wait_for 10 test -s "$WORK/nohost.port"; then
+		PORT=$(cat "$WORK/nohost.port")
+		TR=$WORK/nohost.transcript
+		tc "no hostname: greeting and EHLO -> 220 250 221" "220 250 221" --transcript "$TR" ehlo quit
+		expect_match "no hostname: the greeting names gethostname() as is" "$(sed -n 1p "$TR")" \
+			'^S: 220 odmrt-short ESMTP '
+	else
+		fail "inetd1.py in a private UTS namespace did not start"
+	fi
+	kill_tree "$BG_PID"
+	expect_eq "the real host name is untouched" "$(hostname)" "$T10_HOSTNAME"
+else
+	echo "skip: the no-hostname case needs root and unshare -u -m"
+fi
 
 t_summary

@@ -298,6 +298,31 @@ START_TEST(test_ehlo_without_auth_module)
 }
 END_TEST
 
+/* SASL is set up at the first EHLO, not before the greeting: a silent connection never pays. */
+START_TEST(test_ehlo_readies_sasl_once)
+{
+	start();
+	ck_assert_uint_eq(fake_auth.n_ready, 0);
+	ck_assert_str_eq(feed("EHLO client.example\r\n"), EHLO_REPLY);
+	ck_assert_uint_eq(fake_auth.n_ready, 1);
+	ck_assert_str_eq(feed("EHLO again.example\r\n"), EHLO_REPLY);
+	ck_assert_int_eq(act, SA_CONTINUE);
+}
+END_TEST
+
+/* A SASL set-up failure answers EHLO with 421 and closes; the reason goes to the log only. */
+START_TEST(test_ehlo_sasl_unusable_421)
+{
+	fake_auth.ready_err = "no usable SASL mechanism";
+	start();
+	const char *o = feed("EHLO client.example\r\n");
+	expect1(o, "421 " HOST " ");
+	ck_assert_ptr_null(strstr(o, "SASL"));
+	ck_assert_int_eq(act, SA_CLOSE);
+	ck_assert_uint_eq(fake_auth.n_start, 0);
+}
+END_TEST
+
 START_TEST(test_ehlo_after_auth_503)
 {
 	login();
@@ -1389,6 +1414,8 @@ Suite *session_suite(void)
 	tcase_add_test(tc, test_ehlo_address_literal);
 	tcase_add_test(tc, test_ehlo_without_argument);
 	tcase_add_test(tc, test_ehlo_without_auth_module);
+	tcase_add_test(tc, test_ehlo_readies_sasl_once);
+	tcase_add_test(tc, test_ehlo_sasl_unusable_421);
 	tcase_add_test(tc, test_ehlo_after_auth_503);
 	suite_add_tcase(su, tc);
 

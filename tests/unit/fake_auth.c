@@ -36,6 +36,16 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 	return &fake_auth_obj;
 }
 
+int auth_ready(struct auth *a, char *err, size_t errlen)
+{
+	(void)a;
+	fake_auth.n_ready++;
+	if (fake_auth.ready_err == NULL)
+		return 0;
+	snprintf(err, errlen, "%s", fake_auth.ready_err);
+	return -1;
+}
+
 const char *auth_mechs(const struct auth *a)
 {
 	(void)a;

@@ -37,9 +37,10 @@ struct fake_auth_state {
 	const char *user;                           /* auth_user() */
 	const char *tried;                          /* auth_tried() */
 	enum auth_rc reset_rc;                      /* auth_reset() */
+	const char *ready_err;                      /* auth_ready() fails with this, if set */
 	/* recorded */
 	size_t pos;                                 /* answers used so far */
-	unsigned n_open, n_start, n_step, n_reset, n_close;
+	unsigned n_open, n_ready, n_start, n_step, n_reset, n_close;
 	char mech[64];                              /* last mechanism given to auth_start */
 	int in_null;                                /* last input was NULL */
 	unsigned inlen;                             /* last input length */
