@@ -21,19 +21,28 @@ CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE $(shell pkg-config --cflags libsasl2)
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SAN)
 SASL_LIBS = $(shell pkg-config --libs libsasl2)
-LIBS    = $(SASL_LIBS) -lgdbm -ljansson
+# odmrd is exec'd per connection: it links only libsasl2 (and libc). GDBM and jansson are opened
+# by dynlib.c when a session first needs them, under the sonames the headers were built for.
+LIBS    = $(SASL_LIBS)
 CHECK_LIBS = $(shell pkg-config --libs check)
+soname = $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | sed -n 's/^ *SONAME *//p')
+GDBM_SONAME := $(call soname,gdbm)
+JANSSON_SONAME := $(call soname,jansson)
+CPPFLAGS += -DDOM_GDBM_SONAME='"$(GDBM_SONAME)"' -DMTA_JANSSON_SONAME='"$(JANSSON_SONAME)"'
 
-CORE_OBJS = session.o linebuf.o log.o config.o domains.o
+CORE_OBJS = session.o linebuf.o log.o config.o domains.o dynlib.o
 MTA_OBJS = mta.o mta_postfix.o mta_sendmail.o privsep.o proc.o rundir.o
 DAEMON_OBJS = odmrd.o admin.o auth.o handoff.o relay.o net.o $(MTA_OBJS) $(CORE_OBJS)
-MAP_OBJS = odmrd-map.o domains.o config.o
+MAP_OBJS = odmrd-map.o domains.o config.o dynlib.o
 UNIT_OBJS = tests/unit/check_main.o tests/unit/check_linebuf.o tests/unit/check_domains.o \
 	tests/unit/check_config.o tests/unit/check_session.o tests/unit/check_map.o \
 	tests/unit/check_relay.o tests/unit/check_mta.o tests/unit/fake_auth.o tests/unit/fake_handoff.o \
 	tests/unit/fake_base64.o
 
 all: odmrd odmrd-map
+
+$(if $(GDBM_SONAME),,$(error cannot find the soname of -lgdbm (objdump, libgdbm-dev)))
+$(if $(JANSSON_SONAME),,$(error cannot find the soname of -ljansson (objdump, libjansson-dev)))
 
 odmrd: $(DAEMON_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIBS)

@@ -4,6 +4,8 @@
  * Trusts nothing: ATRN arguments come from the network and map values from a file an admin may be
  * replacing right now. Invariants: every name in a dom_list passed dom_valid() and is lower case;
  * the map is opened read-only per lookup, so replacing it by rename(2) is always safe.
+ * libgdbm itself is opened at the first look-up (dynlib.c): a session that never reaches ATRN
+ * does not load it.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +15,19 @@
 #include <string.h>
 
 #include "domains.h"
+#include "dynlib.h"
+
+/* The GDBM functions the map look-up uses, bound by dom_gdbm(). */
+static struct {
+	void *handle;
+	__typeof__(gdbm_open) *open;
+	__typeof__(gdbm_fetch) *fetch;
+	__typeof__(gdbm_close) *close;
+	__typeof__(gdbm_errno_location) *errno_location;
+	__typeof__(gdbm_strerror) *strerror;
+	__typeof__(gdbm_check_syserr) *check_syserr;
+} gd;
+#define GD_ERRNO (*gd.errno_location())
 
 /* RFC 2645: sub-domain = let-dig [*(let-dig / "-") let-dig]; domain = 2 or more, dot-separated. */
 bool dom_valid(const char *s, size_t len)
@@ -130,15 +145,29 @@ enum dom_rc dom_parse_list(const char *s, size_t len, struct dom_list *out)
 	return out->n ? DOM_OK : DOM_SYNTAX;
 }
 
+/* Open libgdbm (once); 0, or -1 and a reason in WHY. */
+static int dom_gdbm(char *why, size_t whylen)
+{
+	static const struct dynlib_sym syms[] = {
+		{ "gdbm_open", (void **)&gd.open },
+		{ "gdbm_fetch", (void **)&gd.fetch },
+		{ "gdbm_close", (void **)&gd.close },
+		{ "gdbm_errno_location", (void **)&gd.errno_location },
+		{ "gdbm_strerror", (void **)&gd.strerror },
+		{ "gdbm_check_syserr", (void **)&gd.check_syserr },
+	};
+	return dynlib_load(DOM_GDBM_SONAME, &gd.handle, syms, sizeof syms / sizeof syms[0], why, whylen);
+}
+
 /* Fetch one key; returns 1 found, 0 absent, -1 error. */
 static int dom_fetch(GDBM_FILE db, const char *key, datum *val)
 {
 	datum k = { .dptr = (char *)key, .dsize = (int)strlen(key) };
 
-	*val = gdbm_fetch(db, k);
+	*val = gd.fetch(db, k);
 	if (val->dptr != NULL)
 		return 1;
-	return gdbm_errno == GDBM_ITEM_NOT_FOUND ? 0 : -1;
+	return GD_ERRNO == GDBM_ITEM_NOT_FOUND ? 0 : -1;
 }
 
 /* See domains.h. */
@@ -150,10 +179,15 @@ enum dom_rc dom_lookup(const char *path, const char *user, const char *realm,
 
 	out->v = NULL;
 	out->n = 0;
-	GDBM_FILE db = gdbm_open(path, 0, GDBM_READER | GDBM_CLOEXEC, 0, NULL);
+	char lib[256];
+	if (dom_gdbm(lib, sizeof lib) != 0) {
+		snprintf(why, whylen, "customer map %s: %s", path, lib);
+		return DOM_TEMP;
+	}
+	GDBM_FILE db = gd.open(path, 0, GDBM_READER | GDBM_CLOEXEC, 0, NULL);
 	if (db == NULL) {
-		int sys = gdbm_check_syserr(gdbm_errno) ? errno : 0;
-		snprintf(why, whylen, "customer map %s: %s%s%s", path, gdbm_strerror(gdbm_errno),
+		int sys = gd.check_syserr(GD_ERRNO) ? errno : 0;
+		snprintf(why, whylen, "customer map %s: %s%s%s", path, gd.strerror(GD_ERRNO),
 			 sys ? ": " : "", sys ? strerror(sys) : "");
 		return DOM_TEMP;
 	}
@@ -167,11 +201,11 @@ enum dom_rc dom_lookup(const char *path, const char *user, const char *realm,
 		}
 	}
 	if (found < 0) {
-		snprintf(why, whylen, "customer map %s: %s", path, gdbm_strerror(gdbm_errno));
-		gdbm_close(db);
+		snprintf(why, whylen, "customer map %s: %s", path, gd.strerror(GD_ERRNO));
+		gd.close(db);
 		return DOM_TEMP;
 	}
-	gdbm_close(db);
+	gd.close(db);
 	if (found == 0)
 		return DOM_NOUSER;
 	enum dom_rc rc = dom_parse_list(val.dptr, (size_t)val.dsize, out);

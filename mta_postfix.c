@@ -18,11 +18,14 @@
  * the warning at QUIT.
  *
  * Trusts: postqueue's JSON only as jansson parses it; a recipient is ours by exact domain.
+ * libjansson is opened at the first listing (dynlib.c), not linked: odmrd is exec'd for every
+ * connection, and a session that never probes the queue should not load it.
  */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "dynlib.h"
 #include "log.h"
 #include "mta.h"
 #include "net.h"
@@ -39,6 +42,46 @@ static bool td_reason(const char *why)
 	return strstr(why, "deferred transport") != NULL;
 }
 
+/* The jansson functions the listing parser uses, bound by pf_jansson(). */
+static struct {
+	void *handle;
+	__typeof__(json_loads) *loads;
+	__typeof__(json_object_get) *object_get;
+	__typeof__(json_string_value) *string_value;
+	__typeof__(json_array_size) *array_size;
+	__typeof__(json_array_get) *array_get;
+	__typeof__(json_delete) *delete_;
+} js;
+
+/* Open libjansson (once); false, logged once, if it cannot be. */
+static bool pf_jansson(void)
+{
+	static const struct dynlib_sym syms[] = {
+		{ "json_loads", (void **)&js.loads },
+		{ "json_object_get", (void **)&js.object_get },
+		{ "json_string_value", (void **)&js.string_value },
+		{ "json_array_size", (void **)&js.array_size },
+		{ "json_array_get", (void **)&js.array_get },
+		{ "json_delete", (void **)&js.delete_ },
+	};
+	static bool logged;
+	char err[256];
+
+	if (dynlib_load(MTA_JANSSON_SONAME, &js.handle, syms, sizeof syms / sizeof syms[0], err, sizeof err) == 0)
+		return true;
+	if (!logged)
+		log_msg(LOG_ERR, "Postfix queue listing: %s", err);
+	logged = true;
+	return false;
+}
+
+/* jansson.h's inline json_decref(), calling json_delete through js (a direct call would link it). */
+static void pf_json_free(json_t *j)
+{
+	if (j != NULL && j->refcount != (size_t)-1 && JSON_INTERNAL_DECREF(j) == 0)
+		js.delete_(j);
+}
+
 /* See mta.h: one JSON object per message, recipients of ours counted by where they wait. */
 void pf_scan_line(struct mta_run *m, const char *line, struct mta_scan *s)
 {
@@ -46,14 +89,18 @@ void pf_scan_line(struct mta_run *m, const char *line, struct mta_scan *s)
 
 	if (line[strspn(line, " \t\r")] == '\0')
 		return;
-	json_t *msg = json_loads(line, 0, &err);
-	const char *q = json_string_value(json_object_get(msg, "queue_name"));
-	const char *id = json_string_value(json_object_get(msg, "queue_id"));
-	json_t *rcpts = json_object_get(msg, "recipients");
+	if (!pf_jansson()) {
+		s->bad = true;  /* no parser: the listing cannot be trusted */
+		return;
+	}
+	json_t *msg = js.loads(line, 0, &err);
+	const char *q = js.string_value(js.object_get(msg, "queue_name"));
+	const char *id = js.string_value(js.object_get(msg, "queue_id"));
+	json_t *rcpts = js.object_get(msg, "recipients");
 	if (q == NULL || id == NULL || !json_is_array(rcpts)) {
 		/* A line we cannot read could hide mail of ours: the listing is not trusted. */
 		s->bad = true;
-		json_decref(msg);
+		pf_json_free(msg);
 		return;
 	}
 	enum mta_where where = !strcmp(q, "deferred") ? MQ_WAITING :
@@ -61,11 +108,11 @@ void pf_scan_line(struct mta_run *m, const char *line, struct mta_scan *s)
 			       MQ_MOVING : MQ_HELD;
 	unsigned ours = 0;
 	bool td = true;
-	size_t i;
-	json_t *r;
-	json_array_foreach(rcpts, i, r) {
-		const char *addr = json_string_value(json_object_get(r, "address"));
-		const char *why = json_string_value(json_object_get(r, "delay_reason"));
+	size_t n = js.array_size(rcpts);
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = js.array_get(rcpts, i);
+		const char *addr = js.string_value(js.object_get(r, "address"));
+		const char *why = js.string_value(js.object_get(r, "delay_reason"));
 		if (addr == NULL || !mta_ours(m, addr, strlen(addr)))
 			continue;
 		ours++;
@@ -90,7 +137,7 @@ void pf_scan_line(struct mta_run *m, const char *line, struct mta_scan *s)
 		else
 			s->rcpts_held += ours;
 	}
-	json_decref(msg);
+	pf_json_free(msg);
 }
 
 /* Probe: mail waits when a recipient of ours is queued anywhere but on hold. */

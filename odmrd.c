@@ -7,7 +7,6 @@
  * (under xinetd it is the socket); every wait has a deadline; a startup failure still answers 421.
  */
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,6 +24,7 @@
 #include "admin.h"
 #include "auth.h"
 #include "config.h"
+#include "dynlib.h"
 #include "handoff.h"
 #include "log.h"
 #include "net.h"
@@ -126,20 +126,25 @@ static int wrappers_allow(void)
 	 * libwrap is loaded only here (tcp_wrappers = yes): linking it pulls libnsl, libtirpc and the
 	 * Kerberos libraries into every exec, relocated even when wrappers are off.
 	 */
-	void *h = dlopen("libwrap.so.0", RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL)
-		return -1;
-	struct request_info *(*init)(struct request_info *, ...) =
-		(struct request_info *(*)(struct request_info *, ...))dlsym(h, "request_init");
-	void (*from)(struct request_info *) = (void (*)(struct request_info *))dlsym(h, "sock_host");
-	int (*access_)(struct request_info *) = (int (*)(struct request_info *))dlsym(h, "hosts_access");
-	if (init == NULL || from == NULL || access_ == NULL)
+	static struct {
+		void *handle;
+		__typeof__(request_init) *init;
+		__typeof__(sock_host) *from;
+		__typeof__(hosts_access) *access;
+	} w;
+	static const struct dynlib_sym syms[] = {
+		{ "request_init", (void **)&w.init },
+		{ "sock_host", (void **)&w.from },
+		{ "hosts_access", (void **)&w.access },
+	};
+	char err[256];
+	if (dynlib_load("libwrap.so.0", &w.handle, syms, sizeof syms / sizeof syms[0], err, sizeof err) != 0)
 		return -1;
 	struct request_info req;
 
-	init(&req, RQ_DAEMON, "odmrd", RQ_FILE, 0, 0);
-	from(&req);
-	return access_(&req);
+	w.init(&req, RQ_DAEMON, "odmrd", RQ_FILE, 0, 0);
+	w.from(&req);
+	return w.access(&req);
 }
 
 /* Print usage where someone can see it: a terminal, never the socket. */

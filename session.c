@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,6 @@ struct session {
 	struct session_io io;
 	struct auth *auth;
 	struct handoff *ho;
-	struct linebuf lb;
 	enum sess_state state;
 	unsigned errors;
 	unsigned junk;                /* commands that moved nothing forward */
@@ -60,6 +60,8 @@ struct session {
 	char helo[LOG_ESC_SIZE];      /* escaped */
 	char asked[512];
 	char granted[512];
+	/* Buffers last: session_new() leaves them unzeroed (each is written before it is read). */
+	struct linebuf lb;
 	char sasl_buf[SESS_SASL_MAX + 1];
 	char out[LB_SIZE * 2];        /* one reply, formatted */
 };
@@ -179,10 +181,15 @@ static enum sess_action reply(struct session *s, int code, const char *fmt, ...)
 struct session *session_new(const struct config *cf, const struct session_io *io,
 			    struct auth *auth, const char *peer)
 {
-	struct session *s = calloc(1, sizeof *s);
+	/*
+	 * Zero only the fields before the buffers: calloc() would clear all 46 KiB, and on a fresh
+	 * heap that is a dozen page faults of a process that lives for one connection.
+	 */
+	struct session *s = malloc(sizeof *s);
 
 	if (s == NULL)
 		return NULL;
+	memset(s, 0, offsetof(struct session, lb));
 	s->cf = cf;
 	s->io = *io;
 	s->auth = auth;

@@ -169,7 +169,7 @@ ODMRD_MAP=$W/build/base/odmrd-map
 gcc -O2 -Wall -o "$W/hsclient" "$B/hsclient.c" "$B/bclient.c" -lcrypto -lpthread || die "hsclient build failed (needs libssl-dev)"
 gcc -O2 -Wall -o "$W/sink" "$B/sink.c" "$B/bclient.c" -lcrypto || die "sink build failed"
 gcc -O2 -Wall -static -o "$W/floor" "$B/floor.c" || die "floor build failed (static libc: libc6-dev)"
-gcc -O2 -Wall -I"$TOP" -o "$W/maplookup" "$B/maplookup.c" "$TOP/domains.c" -lgdbm || die "maplookup build failed"
+gcc -O2 -Wall -I"$TOP" -o "$W/maplookup" "$B/maplookup.c" "$W/build/base/domains.o" "$W/build/base/dynlib.o" || die "maplookup build failed"
 HS=$W/hsclient
 
 # Shared credentials: one sasldb for odmrd and Postfix smtpd (smtpd runs as user postfix).

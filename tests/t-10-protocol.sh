@@ -206,12 +206,20 @@ ld_trace_of() {
 LD_DEBUG=files,bindings LD_DEBUG_OUTPUT=$WORK/ld start_odmrd "$WORK/odmrd.conf" || t_summary
 tc "no EHLO, QUIT -> 221" "220 221" quit
 tc "EHLO, QUIT -> 250 221" "220 250 221" ehlo quit
+tc "granted ATRN, empty queue -> 453" "220 250 235 453" ehlo cram=$A atrn=a.example
 wait_sessions
-T1=$(ld_trace_of 1) T2=$(ld_trace_of 2)
-check "ld.so trace written for both sessions" test -s "$T1" -a -s "$T2"
+T1=$(ld_trace_of 1) T2=$(ld_trace_of 2) T3=$(ld_trace_of 3)
+check "ld.so trace written for the three sessions" test -s "$T1" -a -s "$T2" -a -s "$T3"
+# Not linked: GDBM and jansson are opened by the session that needs them (dynlib.c).
+expect_eq "odmrd is not linked with libgdbm or libjansson (DT_NEEDED)" \
+	"$(readelf -dW "$ODMRD" | grep -cE 'NEEDED.*(libgdbm|libjansson)')" 0
 expect_eq "a session that never says EHLO loads no SASL plugin" \
 	"$(grep -cE 'file=[^ ]*sasl2/lib' "$T1")" 0
 check "after EHLO the sasldb plugin is loaded" grep -qE 'file=[^ ]*sasl2/libsasldb' "$T2"
+expect_eq "sessions without ATRN load neither libgdbm nor libjansson" \
+	"$(cat "$T1" "$T2" | grep -cE 'file=libgdbm|file=libjansson')" 0
+check "a granted ATRN loads libgdbm (customer map)" grep -q 'file=libgdbm' "$T3"
+check "a granted ATRN loads libjansson (Postfix queue probe)" grep -q 'file=libjansson' "$T3"
 # The plugins are opened lazily before libsasl2 opens them with RTLD_NOW (auth_verifyfile), so a
 # library the sasldb plugin pulls in (Berkeley DB on Debian) is not bound eagerly: fewer symbol
 # bindings than it has PLT entries. With RTLD_NOW every PLT entry was bound at start-up.
