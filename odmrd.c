@@ -1,8 +1,11 @@
 /*
  * odmrd.c - main: one RFC 2645 session on the socket inetd gave us as fd 0/1.
  *
- * Reads the config, checks TCP wrappers when asked, opens SASL, then runs the session core with
- * poll(2)-bounded reads and writes until it closes or hands the connection to the MTA relay.
+ * Reads the config, checks TCP wrappers when asked, drops privileges, then runs the session core
+ * with poll(2)-bounded reads and writes until it closes or hands the connection to the MTA relay.
+ * It is exec'd for every connection, so start-up is kept to what every connection needs: odmrd
+ * links only libsasl2 and libc; libsasl2's plugins are loaded at the first EHLO (auth_ready), GDBM
+ * and jansson when a session first uses them (dynlib.c); the default hostname asks no resolver.
  * Trusts: the config file and the command line (root's). Invariants: nothing is written to fd 2
  * (under xinetd it is the socket); every wait has a deadline; a startup failure still answers 421.
  */

@@ -83,6 +83,8 @@ NAMES = {
     "plug-cram": "odmrd, private plugin dir {crammd5,sasldb}, CRAM-MD5",
     "scram": "odmrd, system plugin dir, mech_list SCRAM-SHA-256 CRAM-MD5",
     "floor": "floor: static canned-reply program under the same xinetd service (bench/floor.c)",
+    "saslfloor": "saslfloor: the floor + odmrd's auth.c (libsasl2, sasldb, same plugins; bench/saslfloor.c)",
+    "baseline": "odmrd as of BENCH_BASELINE (before)",
     "forkserver": "odmrd + forkserver.patch (own listener, SASL init once, fork per connection, no exec; not the inetd shape)",
 }
 
@@ -235,62 +237,146 @@ else:
     p("Method: the kernel's per-process accounting in `/proc/PID/stat`. xinetd waits for every odmrd "
       "it forks, so the growth of xinetd's `cutime+cstime` over a run of N sequential sessions, "
       "divided by N, is the CPU of one odmrd session (whole process: exec, dynamic linking, SASL, "
-      "map, exit); xinetd's own `utime+stime` growth is the inetd overhead (accept, fork, logging). "
-      "For Postfix: the sum of `utime+stime` of every live process of the private instance plus the "
-      "master's `cutime+cstime` (smtpd processes that exited were reaped by master), before and "
-      "after the run — smtpd, anvil, master, postlogd for the log lines. Tick granularity is "
-      "1/CLK_TCK (10 ms) over runs of >= 1 s of CPU, i.e. < 1 %% quantisation.", "",
-      "| server | server CPU ms/session | inetd CPU ms/session | total | ratio vs Postfix |",
-      "|---|---|---|---|---|")
+      "map, exit; user and system as the kernel splits them), and the growth of its `cminflt` the "
+      "minor page faults of one session; xinetd's own `utime+stime` growth is the inetd overhead "
+      "(accept, fork, logging). For Postfix: the sum of `utime+stime` of every live process of the "
+      "private instance plus the master's `cutime+cstime` (smtpd processes that exited were reaped "
+      "by master), before and after the run — smtpd, anvil, master, postlogd for the log lines. The "
+      "counters are kept in ns and shown in ticks (1/CLK_TCK): one tick of reading error over the "
+      "whole run. Ratios are taken per repetition (same time window), then median [min–max].", "",
+      "| server | server CPU ms/session | user | sys | inetd CPU ms/session | total | minor faults/session | total vs floor | total vs Postfix |",
+      "|---|---|---|---|---|---|---|---|---|")
     byserver = {}
     for r in cpu:
         byserver.setdefault(r["server"], []).append(r)
-    pft = mmm([fnum(r["server_cpu_ms_per_session"]) + fnum(r["inetd_cpu_ms_per_session"])
-               for r in byserver.get("postfix", [])])
-    for s in [x for x in NAMES if x in byserver]:
-        a = mmm([fnum(r["server_cpu_ms_per_session"]) for r in byserver[s]])
-        b = mmm([fnum(r["inetd_cpu_ms_per_session"]) for r in byserver[s]])
-        t = mmm([fnum(r["server_cpu_ms_per_session"]) + fnum(r["inetd_cpu_ms_per_session"]) for r in byserver[s]])
-        p("| %s | %s | %s | %s | %s |" % (NAMES[s], fmt(a, 3), fmt(b, 3), fmt(t, 3),
-                                       "—" if s == "postfix" else rfmt(ratio(t, pft))))
+
+    def total(r):
+        return fnum(r["server_cpu_ms_per_session"]) + fnum(r["inetd_cpu_ms_per_session"])
+
+    def per_rep_ratio(s, ref):
+        a = {r["rep"]: total(r) for r in byserver.get(s, [])}
+        b = {r["rep"]: total(r) for r in byserver.get(ref, [])}
+        return mmm([a[k] / b[k] for k in a if k in b and b[k] > 0])
+
+    def rr(t, target=None):
+        if t is None:
+            return "n/a"
+        s_ = "%.2fx [%.2f–%.2f]" % t
+        if target is not None:
+            s_ += " (target <= %.1fx: %s)" % (target, "met" if t[0] <= target else "MISSED")
+        return s_
+    for s_ in [x for x in NAMES if x in byserver]:
+        rs = byserver[s_]
+        a = mmm([fnum(r["server_cpu_ms_per_session"]) for r in rs])
+        b = mmm([fnum(r["inetd_cpu_ms_per_session"]) for r in rs])
+        t = mmm([total(r) for r in rs])
+        u = mmm([fnum(r.get("server_user_ms")) for r in rs])
+        y = mmm([fnum(r.get("server_sys_ms")) for r in rs])
+        f = mmm([fnum(r.get("minflt_per_session")) for r in rs])
+        p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            NAMES[s_], fmt(a, 3), fmt(u, 2) if u else "—", fmt(y, 2) if y else "—", fmt(b, 3), fmt(t, 3),
+            fmt(f, 0) if f else "—", "—" if s_ in ("postfix", "floor") else rr(per_rep_ratio(s_, "floor")),
+            "—" if s_ == "postfix" else rr(per_rep_ratio(s_, "postfix"))))
     p("")
+    if "default" in byserver and "floor" in byserver and "postfix" in byserver:
+        vf, vp = per_rep_ratio("default", "floor"), per_rep_ratio("default", "postfix")
+        p("**Targets (issue 12 §1)**, odmrd as shipped, whole process with xinetd's share, per repetition:", "",
+          "* odmrd <= 1.3x the floor: %s" % rr(vf, 1.3),
+          "* odmrd <= 2.0x Postfix smtpd: %s" % rr(vp, 2.0))
+        if "saslfloor" in byserver:
+            sf, sp = per_rep_ratio("saslfloor", "floor"), per_rep_ratio("saslfloor", "postfix")
+            d = mmm([total(r) for r in byserver["default"]])
+            q = mmm([total(r) for r in byserver["saslfloor"]])
+            fl = mmm([total(r) for r in byserver["floor"]])
+            p("* the limit — saslfloor, which does nothing but odmrd's SASL (libsasl2, its plugins, "
+              "two sasldb look-ups in Berkeley DB) in a process exec'd per connection: %s the floor, "
+              "%s Postfix" % (rr(sf), rr(sp)),
+              "* split of odmrd's total (medians): the inetd shape (floor) %.3f ms; libsasl2 and sasldb "
+              "on top (saslfloor − floor) %.3f ms; odmrd's own work (odmrd − saslfloor: config, log, "
+              "session, customer map, libgdbm/libjansson when used) %.3f ms" % (
+                  fl[0], q[0] - fl[0], d[0] - q[0]))
+        if "baseline" in byserver:
+            bt = mmm([total(r) for r in byserver["baseline"]])
+            p("* before/after in this run: baseline %s ms → %s ms per session (%s the floor before)" % (
+                fmt(bt, 3), fmt(mmm([total(r) for r in byserver["default"]]), 3),
+                rr(per_rep_ratio("baseline", "floor"))))
+        p("")
 
 cg = rows("callgrind_summary.csv")
 if cg:
-    p("### Instructions per session (callgrind, one session, odmrd run directly on a socketpair)", "",
-      "`hsclient -x -- valgrind --tool=callgrind odmrd -f CONF`: one handshake to the 450 reply, then "
-      "QUIT; Ir counts everything from exec (ld.so) to exit. Deterministic: one run each.", "",
-      "| configuration | Ir | vs defaults |", "|---|---|---|")
+    p("### Instructions per session (callgrind, one session, run directly on a socketpair)", "",
+      "`hsclient -x -- valgrind --tool=callgrind PROGRAM -f CONF`: one handshake to the 450 reply, then "
+      "QUIT; Ir counts everything from exec (ld.so) to exit, in user space (the kernel's work — exec, "
+      "mappings, page faults, exit — is not in it: see the faults above and the system calls below). "
+      "Deterministic: one run each.", "",
+      "| configuration | Ir | vs odmrd as shipped |", "|---|---|---|")
     base = next((fnum(r["Ir"]) for r in cg if r["variant"] == "default"), None)
     for r in cg:
         ir = fnum(r["Ir"])
         p("| %s | %s | %s |" % (NAMES.get(r["variant"], r["variant"]), "{:,}".format(int(ir)) if ir else "n/a",
                                "%.2fx" % (ir / base) if ir and base else "n/a"))
     p("")
+    # Phases of an odmrd session from the inclusive profile.
+    inc = readfile("callgrind.default.inclusive.txt") or []
+
+    def incl(fn):
+        for l in inc:
+            if (":%s [" % fn) in l:
+                try:
+                    return int(l.split()[0].replace(",", ""))
+                except ValueError:
+                    return None
+        return None
+    if base and inc:
+        phases = [
+            ("exec-time dynamic linking: ld.so relocating odmrd, libsasl2, libc", ["_dl_start"]),
+            ("SASL set-up at the first EHLO: sasl_server_init opening the plugins (and Berkeley DB "
+             "under sasldb), sasl_server_new, the mechanism list", ["auth_ready"]),
+            ("AUTH CRAM-MD5: libsasl2 and two sasldb look-ups in Berkeley DB (with the lazy binding "
+             "of the functions they call)", ["auth_start", "auth_step"]),
+            ("customer map at ATRN: libgdbm opened, one look-up", ["dom_lookup"]),
+            ("config file", ["cf_load"]),
+            ("teardown: sasl_server_done, plugins closed", ["auth_close"]),
+        ]
+        p("Where odmrd's instructions go (inclusive Ir of each phase; the log lines are inside the "
+          "phases that write them):", "", "| phase | Ir | share |", "|---|---|---|")
+        used = 0
+        for name, fns in phases:
+            v = [incl(f) for f in fns]
+            v = sum(x for x in v if x)
+            if v:
+                used += v
+                p("| %s | {:,} | %.1f%% |".format(v) % (name, 100.0 * v / base))
+        p("| the rest: session core, replies, logging outside those phases, exit | {:,} | %.1f%% |".format(
+            int(base - used)) % (100.0 * (base - used) / base), "")
     obj = [l for l in (readfile("callgrind_by_object.default.csv") or []) if "," in l and l.split(",", 1)[1].startswith("/")]
     if obj:
         tot = base or sum(int(l.split(",")[0]) for l in obj if l)
-        p("Ir by shared object, defaults (exclusive cost; share of the program total):", "",
+        p("Ir by shared object, odmrd as shipped (exclusive cost; share of the program total):", "",
           "| object | Ir | share |", "|---|---|---|")
         for l in obj[:12]:
             ir, o = l.split(",", 1)
             p("| %s | {:,} | %.1f%% |".format(int(ir)) % (o, 100.0 * int(ir) / tot))
         p("")
+    sc = rows("syscalls_summary.csv")
+    if sc:
+        p("System calls per session (`strace -f -c`, one session each): " + "; ".join(
+            "%s %s (%s failed)" % (NAMES.get(r["variant"], r["variant"]).split(":")[0], r["calls"], r["errors"])
+            for r in sc) + ". The complete trace of one odmrd session is `strace.default.trace.txt`.", "")
     ann = readfile("callgrind.default.annotate.txt")
     if ann:
-        p("`callgrind_annotate` (defaults), top of the exclusive profile:", "", "```")
+        p("`callgrind_annotate` (odmrd as shipped), top of the exclusive profile:", "", "```")
         body = [l for l in ann if l.strip() and not l.startswith("--")]
         start = next((i for i, l in enumerate(body) if "PROGRAM TOTALS" in l), 0)
         p(*[l[:150] for l in body[start:start + 22]], "```", "")
-    inc = readfile("callgrind.default.inclusive.txt")
     if inc:
         body = [l for l in inc if l.strip() and not l.startswith("--")]
         start = next((i for i, l in enumerate(body) if "PROGRAM TOTALS" in l), 0)
-        keep = [l[:150] for l in body[start:start + 60] if any(k in l for k in (
-            "PROGRAM TOTALS", "main", "sasl_server_init", "auth_open", "_dl_start", "dl_main", "dlopen",
-            "_sasl_load_plugins", "sasl_server_done", "dom_lookup", "session_", "gdbm", "hosts_ctl",
-            "cf_load", "exit", "sasl_server_new", "sasl_server_step", "sasl_listmech"))]
-        p("Inclusive cost of the main phases (defaults):", "", "```", *keep[:25], "```", "")
+        keep = [l[:150] for l in body[start:start + 80] if any(k in l for k in (
+            "PROGRAM TOTALS", ":main ", "sasl_server_init", "auth_ready", "auth_step", "auth_start", "_dl_start ",
+            "dl_main", "dlopen@", "_dl_fixup", "sasl_server_done", "dom_lookup", "session_input", "cf_load",
+            "sasl_server_new", "sasl_server_step", "sasl_listmech", "_sasldb_getdata"))]
+        p("Inclusive cost of the main phases (odmrd as shipped):", "", "```", *keep[:25], "```", "")
 
 # ------------------------------------------------------------------------------------------------
 p("## 3. Memory", "")

@@ -12,14 +12,20 @@
 #   BENCH_FM_WRAP="strace -tt -o F"  prefix for fetchmail in the throughput runs (diagnosis)
 #   BENCH_RESULTS=DIR  write results there instead of bench/results (a partial run into
 #                  bench/results replaces the CSVs of the parts it runs, keeps the others)
+#   BENCH_BASELINE=COMMIT  also build odmrd as of COMMIT (git archive) and measure it beside the
+#                  tree in parts hs, cpu and cg: before/after in one run
 #
 # What is measured (details in REPORT.md):
 #   hs   handshake latency, connect -> ATRN reply (450: domain not the customer's), odmrd under a
 #        real xinetd, vs Postfix smtpd + Cyrus SASL (same sasldb), connect -> 235; plus
 #        concurrency 1/8/32 sessions/s; odmrd variants (private plugin dir, patched builds)
-#   cpu  server CPU per session from /proc accounting (xinetd: cutime+cstime of reaped children;
-#        Postfix: all instance processes + master's cutime/cstime), taken during the hs runs
-#   cg   callgrind Ir of one odmrd session (socketpair client), top functions
+#   cpu  server CPU per session from /proc accounting (xinetd: cutime+cstime of reaped children,
+#        and their minor page faults; Postfix: all instance processes + master's cutime/cstime),
+#        taken during the sequential hs runs; ratios to the floor and to Postfix per repetition.
+#        Beside odmrd: the floor (bench/floor.c) and saslfloor (bench/saslfloor.c: the floor plus
+#        odmrd's own auth.c, i.e. the least a per-connection program using libsasl2 costs)
+#   cg   callgrind Ir of one session (socketpair client) of odmrd, the floor and saslfloor: top
+#        functions, phases; system calls per session (strace -c)
 #   mem  smaps_rollup of one session after AUTH, 200 concurrent sessions, and during the relay
 #   map  ATRN latency vs customer-map size (10, 10k, 1M), map build time
 #   tp   reversed-state throughput: held Postfix queue -> odmrd -> fetchmail -> sink vs direct
@@ -38,10 +44,10 @@ SASLDIR=/usr/lib/x86_64-linux-gnu/sasl2
 if [ "$QUICK" = 1 ]; then
 	# Smoke run: fewer repetitions (2 unless BENCH_REPS), small sizes, no sink/patch side runs.
 	REPS=${BENCH_REPS:-2}
-	N_HS=40 N_HS_PF=200 N_CONC=40 N_CONC_PF=200 N_MAP=40 N_CPU=40
+	N_HS=150 N_HS_PF=600 N_CONC=40 N_CONC_PF=200 N_MAP=40
 	MAPS="10 10000" TP_SMALL=60 TP_BIG=2 MEM_CONC=50
 else
-	N_HS=200 N_HS_PF=1000 N_CONC=250 N_CONC_PF=1500 N_MAP=200 N_CPU=200
+	N_HS=400 N_HS_PF=1500 N_CONC=250 N_CONC_PF=1500 N_MAP=200
 	MAPS="10 10000 1000000" TP_SMALL=1000 TP_BIG=10 MEM_CONC=200
 fi
 TP_SMALL=${BENCH_TP_SMALL:-$TP_SMALL}
@@ -51,7 +57,7 @@ die() { log "FATAL: $*"; exit 1; }
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (xinetd user = root, private Postfix instances)"
-for t in xinetd postfix postconf saslpasswd2 fetchmail gnuplot valgrind callgrind_annotate python3 gcc; do
+for t in xinetd postfix postconf saslpasswd2 fetchmail gnuplot valgrind callgrind_annotate strace python3 gcc; do
 	command -v $t >/dev/null || die "missing $t"
 done
 
@@ -152,11 +158,27 @@ build_variant() { # build_variant NAME [PATCH...]
 	done
 	make -s -C "$d" odmrd odmrd-map >"$d/build.log" 2>&1 || { log "build $name failed: $(tail -3 "$d/build.log")"; return 1; }
 }
-log "building odmrd (the tree + the forkserver prototype) and bench tools"
+# BENCH_BASELINE: the same from a commit, for before/after in one run.
+build_baseline() {
+	local d=$W/build/baseline
+	mkdir -p "$d"
+	if ! git -C "$TOP" archive "$BENCH_BASELINE" | tar -x -C "$d" 2>"$d/build.log"; then
+		log "BENCH_BASELINE=$BENCH_BASELINE: git archive failed; baseline dropped"
+		return 1
+	fi
+	make -s -C "$d" odmrd odmrd-map >>"$d/build.log" 2>&1 || { log "baseline build failed: $(tail -3 "$d/build.log")"; return 1; }
+}
+log "building odmrd (the tree + the forkserver prototype${BENCH_BASELINE:+ + $BENCH_BASELINE}) and bench tools"
 build_variant base &
 build_variant forkserver forkserver.patch &
+[ -n "${BENCH_BASELINE:-}" ] && build_baseline &
 wait
 [ -x "$W/build/base/odmrd" ] || die "baseline build failed: $(tail -5 "$W/build/base/build.log")"
+BASELINE=
+if [ -n "${BENCH_BASELINE:-}" ] && [ -x "$W/build/baseline/odmrd" ]; then
+	BASELINE=baseline
+	echo "baseline: odmrd as of $(git -C "$TOP" rev-parse --short "$BENCH_BASELINE") ($BENCH_BASELINE), built unchanged" >>"$R/variants.txt"
+fi
 FORKSERVER=forkserver
 if [ -x "$W/build/forkserver/odmrd" ]; then
 	echo "forkserver: the tree + bench/patches/forkserver.patch" >>"$R/variants.txt"
@@ -169,6 +191,10 @@ ODMRD_MAP=$W/build/base/odmrd-map
 gcc -O2 -Wall -o "$W/hsclient" "$B/hsclient.c" "$B/bclient.c" -lcrypto -lpthread || die "hsclient build failed (needs libssl-dev)"
 gcc -O2 -Wall -o "$W/sink" "$B/sink.c" "$B/bclient.c" -lcrypto || die "sink build failed"
 gcc -O2 -Wall -static -o "$W/floor" "$B/floor.c" || die "floor build failed (static libc: libc6-dev)"
+# saslfloor: the floor + odmrd's own auth.c/config.c/log.c objects, as built for odmrd above.
+gcc -O2 -g -Wall -D_GNU_SOURCE $(pkg-config --cflags libsasl2) -I"$TOP" -o "$W/saslfloor" "$B/saslfloor.c" \
+	"$W/build/base/auth.o" "$W/build/base/config.o" "$W/build/base/log.o" $(pkg-config --libs libsasl2) ||
+	die "saslfloor build failed"
 gcc -O2 -Wall -I"$TOP" -o "$W/maplookup" "$B/maplookup.c" "$W/build/base/domains.o" "$W/build/base/dynlib.o" || die "maplookup build failed"
 HS=$W/hsclient
 
@@ -275,8 +301,11 @@ xsvc() { # xsvc KEY BINARY CONFNAME [XINETD_CONF]: one service stanza, its port 
 xsvc default "$ODMRD" default
 xsvc plug-cram "$ODMRD" plug-cram
 xsvc scram "$ODMRD" scram
-# The floor: the same xinetd service spawning a static canned-reply program (bench/floor.c).
+# The floor: the same xinetd service spawning a static canned-reply program (bench/floor.c), and
+# the floor with odmrd's SASL code (bench/saslfloor.c, same config).
 xsvc floor "$W/floor" default
+xsvc saslfloor "$W/saslfloor" default
+[ -n "$BASELINE" ] && xsvc baseline "$W/build/baseline/odmrd" default
 if want map; then
 	for n in $MAPS; do
 		xsvc "map$n" "$ODMRD" "map$n"
@@ -344,6 +373,14 @@ proc_times() {
 	set -- $s
 	echo "$((${12} + ${13})) $((${14} + ${15}))"
 }
+# proc_children PID: "cutime cstime cminflt" of the reaped children (ticks, ticks, faults)
+proc_children() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "0 0 0"; return; }
+	s=${s##*) }
+	set -- $s
+	echo "${14} ${15} ${9}"
+}
 # cpu_xinetd: "self children" ticks of xinetd
 cpu_xinetd() { proc_times "$XINETD"; }
 # cpu_pf: total ticks of the pfhs instance = all live processes (self) + master's children
@@ -395,8 +432,8 @@ if want hs || want cpu || want mem; then
 fi
 if want hs || want cpu; then
 	echo "server,conc,rep,n,ok,err,wall_s,rate_per_s,p50_ms,p90_ms,p99_ms,min_ms,max_ms" >"$R/hs_summary.csv"
-	echo "server,rep,n,server_cpu_ms_per_session,inetd_cpu_ms_per_session" >"$R/cpu_summary.csv"
-	HS_SERVERS="default plug-cram scram floor $FORKSERVER"
+	echo "server,rep,n,server_cpu_ms_per_session,inetd_cpu_ms_per_session,server_user_ms,server_sys_ms,minflt_per_session" >"$R/cpu_summary.csv"
+	HS_SERVERS="default floor saslfloor $BASELINE plug-cram scram $FORKSERVER"
 	log "handshake: warm-up"
 	"$HS" -p "$PF_SMTPD_PORT" -m smtp -n 200 -c 4 >/dev/null
 	for s in $HS_SERVERS; do "$HS" -p "${PORT[$s]}" -m odmr -n 20 >/dev/null; done
@@ -406,14 +443,16 @@ if want hs || want cpu; then
 		c0=$(cpu_pf)
 		hs_run postfix "$PF_SMTPD_PORT" smtp "$N_HS_PF" 1 "$rep" seq
 		c1=$(cpu_pf)
-		echo "postfix,$rep,$N_HS_PF,$(echo "($c1 - $c0) * 1000 / $TCK / $N_HS_PF" | bc -l),0" >>"$R/cpu_summary.csv"
+		echo "postfix,$rep,$N_HS_PF,$(echo "($c1 - $c0) * 1000 / $TCK / $N_HS_PF" | bc -l),0,,," >>"$R/cpu_summary.csv"
 		for s in $HS_SERVERS; do
 			spid=${FSPID[$s]:-$XINETD}
 			read -r x0 ch0 < <(cpu_server "$spid")
+			read -r u0 y0 f0 < <(proc_children "$spid")
 			hs_run "$s" "${PORT[$s]}" odmr "$N_HS" 1 "$rep" seq
 			sleep 0.2 # let xinetd reap the last child
 			read -r x1 ch1 < <(cpu_server "$spid")
-			echo "$s,$rep,$N_HS,$(echo "($ch1 - $ch0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($x1 - $x0) * 1000 / $TCK / $N_HS" | bc -l)" >>"$R/cpu_summary.csv"
+			read -r u1 y1 f1 < <(proc_children "$spid")
+			echo "$s,$rep,$N_HS,$(echo "($ch1 - $ch0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($x1 - $x0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($u1 - $u0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($y1 - $y0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($f1 - $f0) / $N_HS" | bc -l)" >>"$R/cpu_summary.csv"
 		done
 	done
 	if want hs; then
@@ -432,7 +471,7 @@ fi
 
 # --- part cg: callgrind of one session (socketpair client) -----------------------------------------
 if want cg; then
-	log "callgrind: one session per configuration"
+	log "callgrind and strace: one session per configuration"
 	echo "variant,binary,conf,Ir" >"$R/callgrind_summary.csv"
 	cg_one() { # cg_one NAME BINARY CONF
 		local out=$R/callgrind.$1.out
@@ -442,15 +481,31 @@ if want cg; then
 		ir=$(grep -m1 '^summary:' "$out" | awk '{print $2}')
 		echo "$1,$(basename "$(dirname "$2")"),$3,$ir" >>"$R/callgrind_summary.csv"
 		callgrind_annotate "$out" 2>/dev/null | head -40 >"$R/callgrind.$1.annotate.txt"
-		callgrind_annotate --inclusive=yes "$out" 2>/dev/null | head -60 >"$R/callgrind.$1.inclusive.txt"
+		callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null >"$R/callgrind.$1.inclusive.txt"
+		# Ir by shared object (exclusive): where the instructions run.
+		callgrind_annotate --threshold=100 "$out" 2>/dev/null |
+			awk '/^ *[0-9,]+ .*\[/ { ir=$1; gsub(",", "", ir); obj=$0; sub(/.*\[/, "", obj); sub(/\].*/, "", obj); s[obj]+=ir }
+			     END { for (o in s) printf "%d,%s\n", s[o], o }' | sort -t, -k1,1nr >"$R/callgrind_by_object.$1.csv"
 	}
 	cg_one default "$ODMRD" default
+	cg_one floor "$W/floor" default
+	cg_one saslfloor "$W/saslfloor" default
+	[ -n "$BASELINE" ] && cg_one baseline "$W/build/baseline/odmrd" default
 	cg_one plug-cram "$ODMRD" plug-cram
 	cg_one scram "$ODMRD" scram
-	# Ir by shared object for the default run (where the instructions go).
-	callgrind_annotate --threshold=100 "$R/callgrind.default.out" 2>/dev/null |
-		awk '/^ *[0-9,]+ .*\[/ { ir=$1; gsub(",", "", ir); obj=$0; sub(/.*\[/, "", obj); sub(/\].*/, "", obj); s[obj]+=ir }
-		     END { for (o in s) printf "%d,%s\n", s[o], o }' | sort -t, -k1,1nr >"$R/callgrind_by_object.default.csv"
+	# The kernel's side of one session: system calls by name (strace -c), and for odmrd the
+	# complete trace (which files, mappings and reads a session costs).
+	echo "variant,calls,errors" >"$R/syscalls_summary.csv"
+	for v in default floor saslfloor $BASELINE; do
+		case $v in
+		default) bin=$ODMRD ;; floor) bin=$W/floor ;; saslfloor) bin=$W/saslfloor ;; baseline) bin=$W/build/baseline/odmrd ;;
+		esac
+		"$HS" -x -- strace -f -c -o "$R/strace.$v.txt" "$bin" -f "$W/odmrd-default.conf" >/dev/null 2>&1 ||
+			log "strace $v: handshake failed"
+		awk -v v="$v" '/ total$/ {print v "," $4 "," ($5 ~ /^[0-9]+$/ ? $5 : 0)}' "$R/strace.$v.txt" \
+			>>"$R/syscalls_summary.csv"
+	done
+	"$HS" -x -- strace -o "$R/strace.default.trace.txt" "$ODMRD" -f "$W/odmrd-default.conf" >/dev/null 2>&1
 fi
 
 # --- part mem: one session after AUTH, N concurrent sessions -------------------------------------

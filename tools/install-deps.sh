@@ -28,7 +28,7 @@ UNPACK_DIR=/var/cache/odmrd-test
 unpack=(openbsd-inetd)
 # `tools/install-deps.sh bench` (make bench) adds what only the benchmarks use.
 bench=()
-[ "${1:-}" = bench ] && bench=(gnuplot-nox libssl-dev)
+[ "${1:-}" = bench ] && bench=(gnuplot-nox libssl-dev strace)
 
 missing=()
 for p in "${build[@]}" "${tests[@]}" "${sendmail_runtime[@]}" "${inetd_runtime[@]}" "${bench[@]}"; do
