@@ -25,10 +25,10 @@ SASL_LIBS = $(shell pkg-config --libs libsasl2)
 # by dynlib.c when a session first needs them, under the sonames the headers were built for.
 LIBS    = $(SASL_LIBS)
 CHECK_LIBS = $(shell pkg-config --libs check)
-soname = $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | sed -n 's/^ *SONAME *//p')
-GDBM_SONAME := $(call soname,gdbm)
-JANSSON_SONAME := $(call soname,jansson)
-CPPFLAGS += -DDOM_GDBM_SONAME='"$(GDBM_SONAME)"' -DMTA_JANSSON_SONAME='"$(JANSSON_SONAME)"'
+soname = $(or $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | \
+	sed -n 's/^ *SONAME *//p'),$(error cannot find the soname of -l$(1) (objdump, lib$(1)-dev)))
+domains.o: CPPFLAGS += -DDOM_GDBM_SONAME='"$(call soname,gdbm)"'
+mta_postfix.o: CPPFLAGS += -DMTA_JANSSON_SONAME='"$(call soname,jansson)"'
 
 CORE_OBJS = session.o linebuf.o log.o config.o domains.o dynlib.o
 MTA_OBJS = mta.o mta_postfix.o mta_sendmail.o privsep.o proc.o rundir.o
@@ -40,9 +40,6 @@ UNIT_OBJS = tests/unit/check_main.o tests/unit/check_linebuf.o tests/unit/check_
 	tests/unit/fake_base64.o
 
 all: odmrd odmrd-map
-
-$(if $(GDBM_SONAME),,$(error cannot find the soname of -lgdbm (objdump, libgdbm-dev)))
-$(if $(JANSSON_SONAME),,$(error cannot find the soname of -ljansson (objdump, libjansson-dev)))
 
 odmrd: $(DAEMON_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIBS)

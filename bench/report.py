@@ -85,6 +85,7 @@ NAMES = {
     "floor": "floor: static canned-reply program under the same xinetd service (bench/floor.c)",
     "saslfloor": "saslfloor: the floor + odmrd's auth.c (libsasl2, sasldb, same plugins; bench/saslfloor.c)",
     "baseline": "odmrd as of BENCH_BASELINE (before)",
+    "privsep": "odmrd with user = nobody (privilege separation: root helper + unprivileged session)",
     "forkserver": "odmrd + forkserver.patch (own listener, SASL init once, fork per connection, no exec; not the inetd shape)",
 }
 
@@ -295,6 +296,19 @@ else:
               "on top (saslfloor − floor) %.3f ms; odmrd's own work (odmrd − saslfloor: config, log, "
               "session, customer map, libgdbm/libjansson when used) %.3f ms" % (
                   fl[0], q[0] - fl[0], d[0] - q[0]))
+        uc = readfile("unitcost.txt") or []
+        cc = readfile("cpuid_count.txt") or []
+        if uc:
+            keys = {}
+            for l in uc:
+                for kv in l.split():
+                    k, _, v = kv.partition("=")
+                    keys.setdefault(k, []).append(fnum(v))
+            p("* the kernel's and the hypervisor's unit costs on this machine (`bench/unitcost.c`, CPU "
+              "µs per operation, median [min–max] of the repetitions): " + "; ".join(
+                  "%s %s" % (k.replace("_us", ""), fmt(mmm(v), 2)) for k, v in keys.items()) +
+              (". CPUID instructions from exec to exit: " + ", ".join(
+                  l.replace("cpuid_count=", "") for l in cc) if cc else ""))
         if "baseline" in byserver:
             bt = mmm([total(r) for r in byserver["baseline"]])
             p("* before/after in this run: baseline %s ms → %s ms per session (%s the floor before)" % (

@@ -23,7 +23,9 @@
 #        and their minor page faults; Postfix: all instance processes + master's cutime/cstime),
 #        taken during the sequential hs runs; ratios to the floor and to Postfix per repetition.
 #        Beside odmrd: the floor (bench/floor.c) and saslfloor (bench/saslfloor.c: the floor plus
-#        odmrd's own auth.c, i.e. the least a per-connection program using libsasl2 costs)
+#        odmrd's own auth.c, i.e. the least a per-connection program using libsasl2 costs),
+#        odmrd with privilege separation (user = nobody); bench/unitcost.c: what a CPUID, a page
+#        fault, a mapping, an open cost here, and how many CPUIDs a process start-up executes
 #   cg   callgrind Ir of one session (socketpair client) of odmrd, the floor and saslfloor: top
 #        functions, phases; system calls per session (strace -c)
 #   mem  smaps_rollup of one session after AUTH, 200 concurrent sessions, and during the relay
@@ -191,6 +193,7 @@ ODMRD_MAP=$W/build/base/odmrd-map
 gcc -O2 -Wall -o "$W/hsclient" "$B/hsclient.c" "$B/bclient.c" -lcrypto -lpthread || die "hsclient build failed (needs libssl-dev)"
 gcc -O2 -Wall -o "$W/sink" "$B/sink.c" "$B/bclient.c" -lcrypto || die "sink build failed"
 gcc -O2 -Wall -static -o "$W/floor" "$B/floor.c" || die "floor build failed (static libc: libc6-dev)"
+gcc -O2 -Wall -o "$W/unitcost" "$B/unitcost.c" || die "unitcost build failed"
 # saslfloor: the floor + odmrd's own auth.c/config.c/log.c objects, as built for odmrd above.
 gcc -O2 -g -Wall -D_GNU_SOURCE $(pkg-config --cflags libsasl2) -I"$TOP" -o "$W/saslfloor" "$B/saslfloor.c" \
 	"$W/build/base/auth.o" "$W/build/base/config.o" "$W/build/base/log.o" $(pkg-config --libs libsasl2) ||
@@ -254,8 +257,11 @@ if want map; then
 	done
 fi
 
-# odmrd configurations under test.
+# odmrd configurations under test. privsep: `user` set, as a hardened install runs it (a root
+# helper process plus the session dropped to the user; the user needs its own readable copies).
 conf default
+cp "$W/sasldb" "$W/sasldb-nobody" && cp "$W/map10.src.db" "$W/map10-nobody.db" && chmod 644 "$W/sasldb-nobody" "$W/map10-nobody.db"
+conf privsep "user = nobody" "sasl_sasldb_path = $W/sasldb-nobody" "customer_map = $W/map10-nobody.db"
 conf plug-cram "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
 conf scram "sasl_mech_list = SCRAM-SHA-256 CRAM-MD5"
 for n in $MAPS; do
@@ -305,6 +311,7 @@ xsvc scram "$ODMRD" scram
 # the floor with odmrd's SASL code (bench/saslfloor.c, same config).
 xsvc floor "$W/floor" default
 xsvc saslfloor "$W/saslfloor" default
+xsvc privsep "$ODMRD" privsep
 [ -n "$BASELINE" ] && xsvc baseline "$W/build/baseline/odmrd" default
 if want map; then
 	for n in $MAPS; do
@@ -433,7 +440,7 @@ fi
 if want hs || want cpu; then
 	echo "server,conc,rep,n,ok,err,wall_s,rate_per_s,p50_ms,p90_ms,p99_ms,min_ms,max_ms" >"$R/hs_summary.csv"
 	echo "server,rep,n,server_cpu_ms_per_session,inetd_cpu_ms_per_session,server_user_ms,server_sys_ms,minflt_per_session" >"$R/cpu_summary.csv"
-	HS_SERVERS="default floor saslfloor $BASELINE plug-cram scram $FORKSERVER"
+	HS_SERVERS="default floor saslfloor $BASELINE privsep plug-cram scram $FORKSERVER"
 	log "handshake: warm-up"
 	"$HS" -p "$PF_SMTPD_PORT" -m smtp -n 200 -c 4 >/dev/null
 	for s in $HS_SERVERS; do "$HS" -p "${PORT[$s]}" -m odmr -n 20 >/dev/null; done
@@ -455,6 +462,14 @@ if want hs || want cpu; then
 			echo "$s,$rep,$N_HS,$(echo "($ch1 - $ch0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($x1 - $x0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($u1 - $u0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($y1 - $y0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($f1 - $f0) / $N_HS" | bc -l)" >>"$R/cpu_summary.csv"
 		done
 	done
+	# The kernel-side unit costs on this machine, and the CPUID instructions of one start-up.
+	if want cpu; then
+		for rep in $(seq "$REPS"); do "$W/unitcost"; done >"$R/unitcost.txt"
+		{
+			echo "floor $("$W/unitcost" -c "$W/floor")"
+			echo "odmrd $("$W/unitcost" -c "$ODMRD" -f "$W/odmrd-default.conf")"
+		} >"$R/cpuid_count.txt"
+	fi
 	if want hs; then
 		for rep in $(seq "$REPS"); do
 			log "concurrency rep $rep/$REPS (1, 8, 32 clients)"
