@@ -203,7 +203,8 @@ ld_trace_of() {
 	pid=$(sed -n "s/^conn $1 pid=\([0-9]*\) .*/\1/p" "$INETD_LOG")
 	echo "$WORK/ld.${pid:-none}"
 }
-LD_DEBUG=files,bindings LD_DEBUG_OUTPUT=$WORK/ld start_odmrd "$WORK/odmrd.conf" || t_summary
+# Not under ODMRD_WRAPPER (valgrind): ld.so keeps its trace file open, which --track-fds reports.
+ODMRD_WRAPPER= LD_DEBUG=files,bindings LD_DEBUG_OUTPUT=$WORK/ld start_odmrd "$WORK/odmrd.conf" || t_summary
 tc "no EHLO, QUIT -> 221" "220 221" quit
 tc "EHLO, QUIT -> 250 221" "220 250 221" ehlo quit
 tc "granted ATRN, empty queue -> 453" "220 250 235 453" ehlo cram=$A atrn=a.example
