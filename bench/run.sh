@@ -194,9 +194,10 @@ gcc -O2 -Wall -o "$W/hsclient" "$B/hsclient.c" "$B/bclient.c" -lcrypto -lpthread
 gcc -O2 -Wall -o "$W/sink" "$B/sink.c" "$B/bclient.c" -lcrypto || die "sink build failed"
 gcc -O2 -Wall -static -o "$W/floor" "$B/floor.c" || die "floor build failed (static libc: libc6-dev)"
 gcc -O2 -Wall -o "$W/unitcost" "$B/unitcost.c" || die "unitcost build failed"
-# saslfloor: the floor + odmrd's own auth.c/config.c/log.c objects, as built for odmrd above.
+# saslfloor: the floor + odmrd's own auth.c/config.c/log.c/net.c objects, as built for odmrd above.
 gcc -O2 -g -Wall -D_GNU_SOURCE $(pkg-config --cflags libsasl2) -I"$TOP" -o "$W/saslfloor" "$B/saslfloor.c" \
-	"$W/build/base/auth.o" "$W/build/base/config.o" "$W/build/base/log.o" $(pkg-config --libs libsasl2) ||
+	"$W/build/base/auth.o" "$W/build/base/config.o" "$W/build/base/log.o" "$W/build/base/net.o" \
+	$(pkg-config --libs libsasl2) ||
 	die "saslfloor build failed"
 gcc -O2 -Wall -I"$TOP" -o "$W/maplookup" "$B/maplookup.c" "$W/build/base/domains.o" "$W/build/base/dynlib.o" || die "maplookup build failed"
 HS=$W/hsclient
@@ -371,21 +372,25 @@ done
 
 # --- CPU accounting helpers ---------------------------------------------------------------------
 TCK=$(getconf CLK_TCK)
+# proc_fields PID: /proc/PID/stat after "pid (comm) ", i.e. from field 3 (state) on: field N is
+# ${N-2} (minflt 10, cminflt 11, utime 14, stime 15, cutime 16, cstime 17)
+proc_fields() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	echo "${s##*) }"
+}
 # proc_times PID: "self children" CPU in ticks (utime+stime, cutime+cstime)
 proc_times() {
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "0 0"; return; }
-	s=${s##*) }
-	# fields after comm: 3=state ... utime is field 14 overall -> index 12 here
-	set -- $s
+	# shellcheck disable=SC2046
+	set -- $(proc_fields "$1")
+	[ $# -ge 15 ] || { echo "0 0"; return; }
 	echo "$((${12} + ${13})) $((${14} + ${15}))"
 }
 # proc_children PID: "cutime cstime cminflt" of the reaped children (ticks, ticks, faults)
 proc_children() {
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "0 0 0"; return; }
-	s=${s##*) }
-	set -- $s
+	# shellcheck disable=SC2046
+	set -- $(proc_fields "$1")
+	[ $# -ge 15 ] || { echo "0 0 0"; return; }
 	echo "${14} ${15} ${9}"
 }
 # cpu_xinetd: "self children" ticks of xinetd

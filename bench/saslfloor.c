@@ -4,7 +4,8 @@
  *
  * bench/floor.c answers the handshake with canned replies; this program answers it the same way
  * except that EHLO and AUTH CRAM-MD5 go through odmrd's own auth.c (linked in: libsasl2 with the
- * plugins odmrd lets it load, opened the way odmrd opens them, passwords from the same sasldb).
+ * plugins odmrd lets it load, opened the way odmrd opens them, passwords from the same sasldb;
+ * replies through odmrd's net.c).
  * No session core, customer map, log lines, libgdbm or libjansson. Spawned by the same xinetd
  * service, its CPU per session is the least a program that is exec'd per connection and
  * authenticates with the distribution's libsasl2 can cost: odmrd minus this is odmrd's own share.
@@ -19,20 +20,12 @@
 
 #include "auth.h"
 #include "config.h"
+#include "net.h"
 
-/* Write a whole reply to the socket (fd 1). */
+/* Write a whole reply to the socket (fd 1), with odmrd's own bounded write. */
 static int put(const char *s)
 {
-	size_t n = strlen(s);
-
-	while (n > 0) {
-		ssize_t w = write(1, s, n);
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return net_write_all(1, s, strlen(s), 30);
 }
 
 /* Answer one line (CRLF stripped); -1 ends the session. */
