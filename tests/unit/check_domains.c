@@ -1,7 +1,7 @@
 /*
  * check_domains.c - RFC 2645 domain syntax (dom_valid), the ATRN argument (dom_parse_atrn: commas,
- * spaces, case folding, duplicates, the max_domains limit), map values (dom_parse_list), dom_contains
- * and dom_join's truncation.
+ * spaces, case folding, duplicates, the max_domains limit), map values (dom_parse_list), dom_contains,
+ * dom_join's truncation, and dynlib_load (how dom_lookup opens libgdbm at first use).
  */
 #include <check.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "domains.h"
+#include "dynlib.h"
 #include "unit.h"
 
 static bool valid(const char *s)
@@ -314,6 +315,43 @@ START_TEST(test_join_truncates)
 }
 END_TEST
 
+/* ---- dynlib: the libraries domains.c and handoff.c open at first use ---- */
+
+START_TEST(test_dynlib_resolves_once)
+{
+	static void *h;
+	static __typeof__(strlen) *fn;
+	const struct dynlib_sym syms[] = { { "strlen", (void **)&fn } };
+	char err[256] = "";
+
+	ck_assert_int_eq(dynlib_load("libc.so.6", &h, syms, 1, err, sizeof err), 0);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_uint_eq(fn("odmr"), 4);
+	void *first = h;
+	fn = NULL;
+	/* already open: nothing is looked up again */
+	ck_assert_int_eq(dynlib_load("libc.so.6", &h, syms, 1, err, sizeof err), 0);
+	ck_assert_ptr_eq(h, first);
+	ck_assert_ptr_null(fn);
+}
+END_TEST
+
+START_TEST(test_dynlib_failures)
+{
+	void *h = NULL;
+	void *fn = NULL;
+	const struct dynlib_sym syms[] = { { "odmrd_no_such_symbol", &fn } };
+	char err[256] = "";
+
+	ck_assert_int_eq(dynlib_load("libodmrd-no-such.so.0", &h, syms, 1, err, sizeof err), -1);
+	ck_assert_ptr_null(h);
+	ck_assert_ptr_nonnull(strstr(err, "libodmrd-no-such.so.0"));
+	ck_assert_int_eq(dynlib_load("libc.so.6", &h, syms, 1, err, sizeof err), -1);
+	ck_assert_ptr_null(h);
+	ck_assert_ptr_nonnull(strstr(err, "no symbol odmrd_no_such_symbol"));
+}
+END_TEST
+
 Suite *domains_suite(void)
 {
 	Suite *s = suite_create("domains");
@@ -344,6 +382,11 @@ Suite *domains_suite(void)
 	tcase_add_test(tc, test_list_errors);
 	tcase_add_test(tc, test_join);
 	tcase_add_test(tc, test_join_truncates);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dynlib");
+	tcase_add_test(tc, test_dynlib_resolves_once);
+	tcase_add_test(tc, test_dynlib_failures);
 	suite_add_tcase(s, tc);
 	return s;
 }
