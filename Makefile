@@ -27,8 +27,8 @@ LIBS    = $(SASL_LIBS)
 CHECK_LIBS = $(shell pkg-config --libs check)
 soname = $(or $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | \
 	sed -n 's/^ *SONAME *//p'),$(error cannot find the soname of -l$(1) (objdump, lib$(1)-dev)))
-domains.o: CPPFLAGS += -DDOM_GDBM_SONAME='"$(call soname,gdbm)"'
-mta_postfix.o: CPPFLAGS += -DMTA_JANSSON_SONAME='"$(call soname,jansson)"'
+domains.o: SONAME_DEFS = -DDOM_GDBM_SONAME='"$(call soname,gdbm)"'
+mta_postfix.o: SONAME_DEFS = -DMTA_JANSSON_SONAME='"$(call soname,jansson)"'
 
 CORE_OBJS = session.o linebuf.o log.o config.o domains.o dynlib.o
 MTA_OBJS = mta.o mta_postfix.o mta_sendmail.o privsep.o proc.o rundir.o
@@ -48,7 +48,7 @@ odmrd-map: $(MAP_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(MAP_OBJS) -lgdbm
 
 %.o: %.c $(wildcard *.h)
-	$(CC) $(CPPFLAGS) -I. $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(SONAME_DEFS) -I. $(ALL_CFLAGS) -c -o $@ $<
 
 admin.o: CPPFLAGS += -DODMRD_VERSION=\"$(VERSION)\"
 
