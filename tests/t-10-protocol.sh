@@ -203,11 +203,22 @@ ld_trace_of() {
 	pid=$(sed -n "s/^conn $1 pid=\([0-9]*\) .*/\1/p" "$INETD_LOG")
 	echo "$WORK/ld.${pid:-none}"
 }
+# The queue listing has one message, another customer's, so the probe parses JSON and finds
+# nothing of ours (453).
+cat >"$WORK/bin/postqueue-other" <<FAKE
+#!/bin/sh
+echo "\$*" >>"$WORK/bin/postqueue-other.calls"
+case " \$* " in *" -j "*) echo '{"queue_name": "deferred", "queue_id": "4ABC", "recipients": [{"address": "u@c.example"}]}' ;; esac
+exit 0
+FAKE
+chmod 755 "$WORK/bin/postqueue-other"
+write_conf "$WORK/ld.conf" postqueue="$WORK/bin/postqueue-other"
 # Not under ODMRD_WRAPPER (valgrind): ld.so keeps its trace file open, which --track-fds reports.
-ODMRD_WRAPPER= LD_DEBUG=files,bindings LD_DEBUG_OUTPUT=$WORK/ld start_odmrd "$WORK/odmrd.conf" || t_summary
+ODMRD_WRAPPER= LD_DEBUG=files,bindings LD_DEBUG_OUTPUT=$WORK/ld start_odmrd "$WORK/ld.conf" || t_summary
 tc "no EHLO, QUIT -> 221" "220 221" quit
 tc "EHLO, QUIT -> 250 221" "220 250 221" ehlo quit
-tc "granted ATRN, empty queue -> 453" "220 250 235 453" ehlo cram=$A atrn=a.example
+tc "granted ATRN, another customer's mail queued -> 453" "220 250 235 453" ehlo cram=$A atrn=a.example
+check "the probe listed the queue" grep -q -- '-j' "$WORK/bin/postqueue-other.calls"
 wait_sessions
 T1=$(ld_trace_of 1) T2=$(ld_trace_of 2) T3=$(ld_trace_of 3)
 check "ld.so trace written for the three sessions" test -s "$T1" -a -s "$T2" -a -s "$T3"
@@ -220,7 +231,7 @@ check "after EHLO the sasldb plugin is loaded" grep -qE 'file=[^ ]*sasl2/libsasl
 expect_eq "sessions without ATRN load neither libgdbm nor libjansson" \
 	"$(cat "$T1" "$T2" | grep -cE 'file=libgdbm|file=libjansson')" 0
 check "a granted ATRN loads libgdbm (customer map)" grep -q 'file=libgdbm' "$T3"
-check "a granted ATRN loads libjansson (Postfix queue probe)" grep -q 'file=libjansson' "$T3"
+check "a granted ATRN loads libjansson (parsing the Postfix queue listing)" grep -q 'file=libjansson' "$T3"
 # The plugins are opened lazily before libsasl2 opens them with RTLD_NOW (auth_verifyfile), so a
 # library the sasldb plugin pulls in (Berkeley DB on Debian) is not bound eagerly: fewer symbol
 # bindings than it has PLT entries. With RTLD_NOW every PLT entry was bound at start-up.

@@ -315,7 +315,7 @@ START_TEST(test_join_truncates)
 }
 END_TEST
 
-/* ---- dynlib: the libraries domains.c and handoff.c open at first use ---- */
+/* ---- dynlib: the libraries domains.c and mta_postfix.c open at first use ---- */
 
 START_TEST(test_dynlib_resolves_once)
 {
