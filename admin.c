@@ -228,6 +228,10 @@ static void adm_check_sasl(const struct config *cf)
 		adm_say(true, "SASL: %s", err);
 		return;
 	}
+	/* A session sets libsasl2 up at its first EHLO; here it is done at once. */
+	bool ready = auth_ready(a, err, sizeof err) == 0;
+	if (!ready)
+		adm_say(true, "SASL: %s", err);
 	const char *list = "CRAM-MD5";
 	for (size_t i = 0; i < cf->n_sasl_opts; i++)
 		if (!strcmp(cf->sasl_opts[i].key, "mech_list"))
@@ -240,7 +244,7 @@ static void adm_check_sasl(const struct config *cf)
 			adm_say(true, "sasl_mech_list: %s: no SASL plugin offers it (installed? sasl_plugin_dir?)", m);
 	}
 	free(copy);
-	if (auth_check_store(a, err, sizeof err) != 0)
+	if (ready && auth_check_store(a, err, sizeof err) != 0)
 		adm_say(true, "SASL password store: %s", err);
 	auth_close(a);
 }
