@@ -35,6 +35,7 @@
 #include "config.h"
 #include "domains.h"
 #include "rundir.h"
+#include "tls_load.h"
 
 #ifndef ODMRD_VERSION
 #define ODMRD_VERSION "unknown"
@@ -50,6 +51,9 @@ struct adm_count {
 };
 
 static struct adm_count adm_n;
+/* odmrd -o key=value settings, applied over the file's. */
+static char *const *adm_opts;
+static size_t adm_nopts;
 
 /* One problem line on stderr. */
 static void adm_say(bool error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,11 +83,11 @@ static void adm_cf_report(void *ctx, const char *msg)
 static unsigned adm_load(const char *cfpath, struct config *cf)
 {
 	char err[512];
-	unsigned n = cf_parse(cfpath, cf, adm_cf_report, NULL);
+	unsigned n = cf_parse_opts(cfpath, adm_opts, adm_nopts, cf, adm_cf_report, NULL);
 
 	if (n == 0) {
 		cf_free(cf);
-		if (cf_load(cfpath, cf, err, sizeof err) != 0) {
+		if (cf_load_opts(cfpath, adm_opts, adm_nopts, cf, err, sizeof err) != 0) {
 			adm_say(true, "%s", err);
 			n = 1;
 		}
@@ -504,6 +508,10 @@ static int adm_check(const char *cfpath)
 	if (strchr(cf.hostname, '.') == NULL)
 		adm_say(false, "hostname %s is not fully qualified: customers see it in the greeting and EHLO "
 			"(set hostname in %s)", cf.hostname, cfpath);
+	/* As odmrd reads them: with its start-up privileges (before any drop to the account). */
+	char tlserr[512];
+	if (cf.tls_cert_file != NULL && tls_check_config(&cf, tlserr, sizeof tlserr) != 0)
+		adm_say(true, "TLS: %s", tlserr);
 	if (adm_account(&cf, &pw, name, sizeof name) == 0)
 		adm_as_account(&cf, cfpath, &pw);
 	if (cf.mta == CF_MTA_POSTFIX) {
@@ -529,9 +537,12 @@ static int adm_check(const char *cfpath)
 }
 
 /* See admin.h. */
-int admin_main(int opt, const char *cfpath)
+int admin_main(int opt, const char *cfpath, char *const *opts, size_t n)
 {
 	struct config cf;
+
+	adm_opts = opts;
+	adm_nopts = n;
 
 	switch (opt) {
 	case 'V':

@@ -5,7 +5,12 @@
 #ifndef ODMRD_ADMIN_H
 #define ODMRD_ADMIN_H
 
-/* Run the command OPT ('t', 'n' or 'V') for the configuration at CFPATH; the exit status. */
-int admin_main(int opt, const char *cfpath);
+#include <stddef.h>
+
+/*
+ * Run the command OPT ('t', 'n' or 'V') for the configuration at CFPATH with the N settings OPTS
+ * (odmrd -o key=value) over the file's; the exit status.
+ */
+int admin_main(int opt, const char *cfpath, char *const *opts, size_t n);
 
 #endif

@@ -4,7 +4,9 @@
  * Trusts libsasl2 for the cryptography and the password store; trusts nothing the client sends
  * (mechanism names are checked against our own advertised list before libsasl2 sees them,
  * CVE-2019-19906). Invariants: ANONYMOUS is never offered; PLAIN and LOGIN only when the admin
- * lists them; every failure leaves a fresh connection for the next attempt; the user name a client
+ * lists them and only under TLS; EXTERNAL only with the identity of a verified client certificate
+ * (libsasl2 offers it only then); -PLUS only with TLS channel binding; every failure leaves a
+ * fresh connection, with the same TLS properties, for the next attempt; the user name a client
  * tried is kept only escaped, for the log. libsasl2 is set up (plugins loaded) only when a session
  * first needs it, at EHLO: odmrd runs once per connection.
  */
@@ -21,6 +23,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "tls.h"
 
 /*
  * Default mechanism list: CRAM-MD5, the one RFC 2645 requires and fetchmail uses. Not SCRAM:
@@ -40,6 +43,14 @@ struct auth {
 	bool tried_authid;         /* tried holds the authentication id, not an authorization id */
 	sasl_callback_t cb[5];
 	sasl_callback_t conn_cb[2];
+	/* TLS properties, applied to every sasl_conn (auth_tls) */
+	bool ready;                /* auth_ready succeeded */
+	bool tls;
+	sasl_ssf_t ssf;
+	char external[256];     /* EXTERNAL's identity, "" for none */
+	sasl_channel_binding_t cbind;
+	char cbname[16];
+	unsigned char cbdata[TLS_CB_MAX];
 };
 
 static int auth_inited;
@@ -217,6 +228,26 @@ static int auth_admin_listed(const struct config *cf, const char *name)
 	return 0;
 }
 
+/* True if sasl_mech_list names a mechanism offered only under TLS: PLAIN, LOGIN, EXTERNAL, *-PLUS. */
+static int auth_tls_only_listed(const struct config *cf)
+{
+	for (size_t i = 0; i < cf->n_sasl_opts; i++) {
+		if (strcmp(cf->sasl_opts[i].key, "mech_list"))
+			continue;
+		char *copy = strdup(cf->sasl_opts[i].value), *save = NULL;
+		int found = 0;
+		for (char *m = copy ? strtok_r(copy, " \t,", &save) : NULL; m && !found; m = strtok_r(NULL, " \t,", &save)) {
+			size_t n = strlen(m);
+			found = !strcasecmp(m, "PLAIN") || !strcasecmp(m, "LOGIN") || !strcasecmp(m, "EXTERNAL") ||
+				(n > 5 && !strcasecmp(m + n - 5, "-PLUS"));
+		}
+		free(copy);
+		if (found)
+			return 1;
+	}
+	return 0;
+}
+
 /* Open a fresh sasl_conn with our security properties. */
 static enum auth_rc auth_connect(struct auth *a)
 {
@@ -237,9 +268,18 @@ static enum auth_rc auth_connect(struct auth *a)
 	sp.max_ssf = 0;       /* no SASL security layer: we do not wrap the SMTP stream */
 	sp.maxbufsize = 0;
 	sp.security_flags = SASL_SEC_NOANONYMOUS;
-	if (!auth_admin_listed(cf, "PLAIN") && !auth_admin_listed(cf, "LOGIN"))
+	if (!a->tls || (!auth_admin_listed(cf, "PLAIN") && !auth_admin_listed(cf, "LOGIN")))
 		sp.security_flags |= SASL_SEC_NOPLAINTEXT;
-	rc = sasl_setprop(a->conn, SASL_SEC_PROPS, &sp);
+	rc = SASL_OK;
+	if (a->tls) {
+		rc = sasl_setprop(a->conn, SASL_SSF_EXTERNAL, &a->ssf);
+		if (rc == SASL_OK && a->external[0] != '\0')
+			rc = sasl_setprop(a->conn, SASL_AUTH_EXTERNAL, a->external);
+		if (rc == SASL_OK && a->cbind.name != NULL)
+			rc = sasl_setprop(a->conn, SASL_CHANNEL_BINDING, &a->cbind);
+	}
+	if (rc == SASL_OK)
+		rc = sasl_setprop(a->conn, SASL_SEC_PROPS, &sp);
 	if (rc != SASL_OK) {
 		snprintf(a->why, sizeof a->why, "sasl_setprop: %s", sasl_errdetail(a->conn));
 		sasl_dispose(&a->conn);
@@ -265,7 +305,8 @@ static void auth_build_mechs(struct auth *a)
 	for (char *m = strtok_r(copy, " ", &save); m; m = strtok_r(NULL, " ", &save)) {
 		if (!strcasecmp(m, "ANONYMOUS") || strlen(m) > AUTH_MECH_MAX)
 			continue;
-		if ((!strcasecmp(m, "PLAIN") || !strcasecmp(m, "LOGIN")) && !auth_admin_listed(a->cf, m))
+		if ((!strcasecmp(m, "PLAIN") || !strcasecmp(m, "LOGIN")) &&
+		    (!a->tls || !auth_admin_listed(a->cf, m)))
 			continue;
 		int k = snprintf(a->mechs + o, sizeof a->mechs - o, "%s%s", o ? " " : "", m);
 		if (k < 0 || (size_t)k >= sizeof a->mechs - o)
@@ -313,7 +354,7 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 /* See auth.h. */
 int auth_ready(struct auth *a, char *err, size_t errlen)
 {
-	if (a->mechs[0] != '\0')
+	if (a->ready)
 		return 0;
 	if (!auth_inited) {
 		int rc = sasl_server_init(a->cb, "odmrd");
@@ -328,10 +369,12 @@ int auth_ready(struct auth *a, char *err, size_t errlen)
 		return -1;
 	}
 	auth_build_mechs(a);
-	if (a->mechs[0] == '\0') {
+	/* Nothing to offer is an error, unless TLS (still to come, or a client certificate) would add some. */
+	if (a->mechs[0] == '\0' && !(a->cf->tls_cert_file != NULL && auth_tls_only_listed(a->cf))) {
 		snprintf(err, errlen, "no usable SASL mechanism (check sasl_mech_list and the plugins)");
 		return -1;
 	}
+	a->ready = true;
 	return 0;
 }
 
@@ -339,6 +382,12 @@ int auth_ready(struct auth *a, char *err, size_t errlen)
 const char *auth_mechs(const struct auth *a)
 {
 	return a->mechs;
+}
+
+/* See auth.h. */
+bool auth_listed(const struct auth *a, const char *mech)
+{
+	return auth_admin_listed(a->cf, mech);
 }
 
 /* Map a libsasl2 result onto the SMTP outcome, remembering a loggable reason. */
@@ -454,6 +503,31 @@ int auth_check_store(struct auth *a, char *err, size_t errlen)
 		return 0;
 	snprintf(err, errlen, "%s (%s)", sasl_errstring(rc, NULL, NULL), sasl_errdetail(a->conn));
 	return -1;
+}
+
+/* See auth.h. */
+enum auth_rc auth_tls(struct auth *a, unsigned ssf, const char *external_id, const char *cb_name,
+		      const unsigned char *cb, size_t cb_len)
+{
+	a->tls = true;
+	a->ssf = ssf > 0 ? ssf : 1;
+	snprintf(a->external, sizeof a->external, "%s", external_id ? external_id : "");
+	memset(&a->cbind, 0, sizeof a->cbind);
+	if (cb_name != NULL && cb_len > 0 && cb_len <= sizeof a->cbdata) {
+		snprintf(a->cbname, sizeof a->cbname, "%s", cb_name);
+		memcpy(a->cbdata, cb, cb_len);
+		a->cbind.name = a->cbname;
+		a->cbind.critical = 0;   /* SCRAM without -PLUS stays usable */
+		a->cbind.len = cb_len;
+		a->cbind.data = a->cbdata;
+	}
+	/* Not set up yet (STARTTLS before the first EHLO): auth_ready connects with these properties. */
+	if (!a->ready)
+		return AUTH_OK;
+	enum auth_rc rc = auth_reset(a);
+	if (rc == AUTH_OK)
+		auth_build_mechs(a);
+	return rc;
 }
 
 /* See auth.h. */

@@ -5,6 +5,7 @@
 #ifndef ODMRD_AUTH_H
 #define ODMRD_AUTH_H
 
+#include <stdbool.h>
 #include "config.h"
 
 enum auth_rc {
@@ -36,10 +37,14 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
  * Initialise libsasl2 (once per process: it loads the plugins), open the SASL connection and
  * build the advertised list; a no-op once it succeeded. The session calls it at the first EHLO,
  * so a connection that never gets there costs no SASL start-up. 0, or -1 and a reason in err.
+ * An empty list is an error unless tls_cert_file is set and sasl_mech_list names a mechanism
+ * offered only under TLS (PLAIN, LOGIN, EXTERNAL, *-PLUS): then EHLO just offers no AUTH yet.
  */
 int auth_ready(struct auth *a, char *err, size_t errlen);
 /* The advertised mechanisms, space separated, upper case; never ANONYMOUS; "" before auth_ready. */
 const char *auth_mechs(const struct auth *a);
+/* True if the admin listed MECH in sasl_mech_list (advertised or not, e.g. EXTERNAL). */
+bool auth_listed(const struct auth *a, const char *mech);
 /* Begin MECH (already checked against auth_mechs) with an optional decoded initial response. */
 enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsigned inlen,
 			const char **out, unsigned *outlen);
@@ -65,6 +70,15 @@ const char *auth_tried(const struct auth *a);
  * must answer "no such user")? 0, or -1 and the reason in err.
  */
 int auth_check_store(struct auth *a, char *err, size_t errlen);
+/*
+ * TLS is up: SSF (the cipher's key bits) becomes SASL_SSF_EXTERNAL; EXTERNAL_ID (the verified
+ * client certificate's identity, NULL: none) is offered to EXTERNAL; CB_NAME/CB (NULL: none) is the
+ * channel binding for the -PLUS mechanisms. Starts a fresh SASL exchange and rebuilds the
+ * advertised list (PLAIN and LOGIN, when listed, only from now on). Before auth_ready (STARTTLS
+ * before the first EHLO) the properties are only recorded; auth_ready applies them.
+ */
+enum auth_rc auth_tls(struct auth *a, unsigned ssf, const char *external_id, const char *cb_name,
+		      const unsigned char *cb, size_t cb_len);
 /* Drop the current exchange and start a fresh SASL connection (after any failure). */
 enum auth_rc auth_reset(struct auth *a);
 void auth_close(struct auth *a);

@@ -18,7 +18,7 @@
 
 #include "config.h"
 
-enum cf_type { T_STR, T_UINT, T_BOOL, T_FACILITY, T_MTA, T_PATH, T_HOST };
+enum cf_type { T_STR, T_UINT, T_BOOL, T_FACILITY, T_MTA, T_PATH, T_HOST, T_TLSLEVEL };
 
 struct cf_key {
 	const char *name;
@@ -44,6 +44,7 @@ static const struct cf_key cf_keys[] = {
 	{ "idle_timeout", T_UINT, S(idle_timeout), 1, 86400 },
 	{ "session_timeout", T_UINT, S(session_timeout), 1, 86400 },
 	{ "atrn_timeout", T_UINT, S(atrn_timeout), 600, 86400 },
+	{ "max_session_time", T_UINT, S(max_session_time), 5, 604800 },
 	/* 126 "x.yy," names fill a 512-octet command line: more could never arrive. */
 	{ "max_domains", T_UINT, S(max_domains), 1, 126 },
 	{ "atrn_interval", T_UINT, S(atrn_interval), 0, 86400 },
@@ -63,6 +64,14 @@ static const struct cf_key cf_keys[] = {
 	{ "postfix_transport", T_PATH, S(postfix_transport), 0, 0 },
 	{ "postmap", T_PATH, S(postmap), 0, 0 },
 	{ "sendmail_m4", T_PATH, S(sendmail_m4), 0, 0 },
+	{ "tls_cert_file", T_PATH, S(tls_cert_file), 0, 0 },
+	{ "tls_key_file", T_PATH, S(tls_key_file), 0, 0 },
+	{ "tls_ca_file", T_PATH, S(tls_ca_file), 0, 0 },
+	{ "tls_ticket_key_file", T_PATH, S(tls_ticket_key_file), 0, 0 },
+	{ "tls_module", T_PATH, S(tls_module), 0, 0 },
+	{ "tls_security_level", T_TLSLEVEL, S(tls_security_level), 0, 0 },
+	{ "tls_wrappermode", T_BOOL, S(tls_wrappermode), 0, 0 },
+	{ "tls_auth_only", T_BOOL, S(tls_auth_only), 0, 0 },
 };
 #undef S
 
@@ -134,6 +143,9 @@ void cf_defaults(struct config *cf)
 	cf->idle_timeout = 300;
 	cf->session_timeout = 600;
 	cf->atrn_timeout = 600;
+	/* Hours: a big backlog over a slow line still fits, a trickling customer cannot hold locks for days. */
+	cf->max_session_time = 4 * 3600;
+	cf->tls_module = cf_strdup(CF_TLS_MODULE);
 	cf->max_domains = 32;
 	cf->atrn_interval = 60;
 	cf->syslog_facility = LOG_MAIL;
@@ -206,6 +218,16 @@ static const char *cf_set(struct config *cf, const struct cf_key *k, const char 
 		else
 			return "must be postfix, sendmail or exec";
 		return NULL;
+	case T_TLSLEVEL:
+		if (!strcmp(v, "none"))
+			*(enum cf_tls_level *)slot = CF_TLS_NONE;
+		else if (!strcmp(v, "may"))
+			*(enum cf_tls_level *)slot = CF_TLS_MAY;
+		else if (!strcmp(v, "encrypt"))
+			*(enum cf_tls_level *)slot = CF_TLS_ENCRYPT;
+		else
+			return "must be none, may or encrypt";
+		return NULL;
 	}
 	return "internal error";
 }
@@ -274,6 +296,21 @@ static const char *cf_check(const struct config *cf, const char **keyp)
 	*keyp = "exec_command";
 	if (cf->mta == CF_MTA_EXEC && (cf->exec_command == NULL || cf->exec_command[0] != '/'))
 		return "mta = exec needs exec_command starting with an absolute path";
+	*keyp = cf->tls_cert_file ? "tls_key_file" : "tls_cert_file";
+	if ((cf->tls_cert_file == NULL) != (cf->tls_key_file == NULL))
+		return "tls_cert_file and tls_key_file go together";
+	*keyp = "tls_security_level";
+	if (cf->tls_cert_file == NULL && (cf->tls_security_level == CF_TLS_MAY ||
+					  cf->tls_security_level == CF_TLS_ENCRYPT))
+		return "may or encrypt needs tls_cert_file and tls_key_file";
+	*keyp = "tls_wrappermode";
+	if (cf->tls_cert_file == NULL && cf->tls_wrappermode)
+		return "tls_wrappermode needs tls_cert_file and tls_key_file";
+	if (cf->tls_security_level == CF_TLS_NONE && cf->tls_wrappermode)
+		return "contradicts tls_security_level = none";
+	*keyp = cf->tls_ca_file ? "tls_ca_file" : cf->tls_ticket_key_file ? "tls_ticket_key_file" : "tls_auth_only";
+	if (cf->tls_cert_file == NULL && (cf->tls_ca_file || cf->tls_ticket_key_file || cf->tls_auth_only))
+		return "tls_ca_file, tls_ticket_key_file and tls_auth_only need tls_cert_file";
 	return NULL;
 }
 
@@ -291,6 +328,13 @@ static void cf_problem(cf_report_fn report, void *ctx, const char *path, unsigne
 
 /* See config.h. */
 unsigned cf_parse(const char *path, struct config *cf, cf_report_fn report, void *ctx)
+{
+	return cf_parse_opts(path, NULL, 0, cf, report, ctx);
+}
+
+/* See config.h. */
+unsigned cf_parse_opts(const char *path, char *const *opts, size_t nopts, struct config *cf,
+		       cf_report_fn report, void *ctx)
 {
 	FILE *fp;
 	char line[4096];
@@ -330,6 +374,18 @@ unsigned cf_parse(const char *path, struct config *cf, cf_report_fn report, void
 		problems++;
 	}
 	fclose(fp);
+	/* odmrd -o key=value: over the file's settings, reported as "-o key=value: key: why". */
+	for (size_t i = 0; i < nopts; i++) {
+		char where[300];
+		snprintf(line, sizeof line, "%s", opts[i]);
+		snprintf(where, sizeof where, "-o %s", opts[i]);
+		if ((why = cf_line(cf, cf_trim(line), &key, buf, sizeof buf)) != NULL) {
+			cf_problem(report, ctx, where, 0, key, why);
+			problems++;
+		}
+	}
+	if (cf->tls_security_level == CF_TLS_DEFAULT)
+		cf->tls_security_level = cf->tls_cert_file ? CF_TLS_MAY : CF_TLS_NONE;
 	if (problems == 0 && (why = cf_check(cf, &key)) != NULL) {
 		cf_problem(report, ctx, path, 0, key, why);
 		problems++;
@@ -355,9 +411,16 @@ static void cf_keep_first(void *ctx, const char *msg)
 /* Load PATH over the defaults. */
 int cf_load(const char *path, struct config *cf, char *err, size_t errlen)
 {
+	return cf_load_opts(path, NULL, 0, cf, err, errlen);
+}
+
+/* Load PATH over the defaults, then OPTS over the file. */
+int cf_load_opts(const char *path, char *const *opts, size_t nopts, struct config *cf, char *err,
+		 size_t errlen)
+{
 	struct cf_first f = { err, errlen, 0 };
 
-	if (cf_parse(path, cf, cf_keep_first, &f) != 0)
+	if (cf_parse_opts(path, opts, nopts, cf, cf_keep_first, &f) != 0)
 		return -1;  /* a broken file keeps only a configured name, for the 421 */
 	if (cf->hostname == NULL) {
 		cf->hostname = cf_default_hostname();
@@ -394,6 +457,15 @@ static const char *cf_format(const struct config *cf, const struct cf_key *k, ch
 			return "exec";
 		default:
 			return "postfix";
+		}
+	case T_TLSLEVEL:
+		switch (*(const enum cf_tls_level *)slot) {
+		case CF_TLS_MAY:
+			return "may";
+		case CF_TLS_ENCRYPT:
+			return "encrypt";
+		default:
+			return "none";
 		}
 	}
 	return "?";

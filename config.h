@@ -12,6 +12,13 @@
 #define CF_DEFAULT_PATH "/etc/odmrd/odmrd.conf"
 
 enum cf_mta { CF_MTA_NONE, CF_MTA_POSTFIX, CF_MTA_SENDMAIL, CF_MTA_EXEC };
+/* tls_security_level; DEFAULT becomes MAY with a certificate, else NONE, when the file is loaded. */
+enum cf_tls_level { CF_TLS_DEFAULT, CF_TLS_NONE, CF_TLS_MAY, CF_TLS_ENCRYPT };
+
+/* Where the TLS module is installed (make sets it from LIBDIR); tls_module overrides it. */
+#ifndef CF_TLS_MODULE
+#define CF_TLS_MODULE "/usr/local/lib/odmrd/odmrd-tls.so"
+#endif
 
 /* One "sasl_KEY = value" line, handed to libsasl2 as KEY through SASL_CB_GETOPT. */
 struct cf_sasl_opt {
@@ -37,7 +44,8 @@ struct config {
 	unsigned greet_pause_ms;     /* wait before the greeting; talkers get 554 */
 	unsigned idle_timeout;       /* seconds waiting for one command line (300) */
 	unsigned session_timeout;    /* seconds from connect to ATRN reply (600) */
-	unsigned atrn_timeout;       /* seconds, reversed-state read timeout (>= 600) */
+	unsigned atrn_timeout;       /* seconds for one whole customer reply in the reversed state (>= 600) */
+	unsigned max_session_time;   /* seconds the whole reversed state may last (4 h) */
 	unsigned max_domains;        /* domains one ATRN may name (32) */
 	unsigned atrn_interval;      /* seconds a customer must wait between ATRNs (60) */
 	bool tcp_wrappers;           /* consult hosts_ctl("odmrd") ourselves */
@@ -59,6 +67,14 @@ struct config {
 	char *postfix_transport;     /* Postfix transport table (hash:, via postmap); NULL: none */
 	char *postmap;               /* /usr/sbin/postmap */
 	char *sendmail_m4;           /* Sendmail .mc fragment (mailers, routes, relaying); NULL: none */
+	char *tls_cert_file;         /* PEM certificate (+ chain); NULL: no TLS */
+	char *tls_key_file;          /* PEM private key */
+	char *tls_ca_file;           /* CAs for client certificates; NULL: none asked for */
+	char *tls_ticket_key_file;   /* session ticket keys shared by all processes; NULL: no tickets */
+	char *tls_module;            /* odmrd-tls.so */
+	enum cf_tls_level tls_security_level;
+	bool tls_wrappermode;        /* TLS from the first octet (an "odmrs" port) */
+	bool tls_auth_only;          /* AUTH only after TLS */
 };
 
 /* Called once per problem cf_parse finds; MSG is "file:line: key: reason". */
@@ -76,6 +92,12 @@ unsigned cf_parse(const char *path, struct config *cf, cf_report_fn report, void
 int cf_load(const char *path, struct config *cf, char *err, size_t errlen);
 /* Print "key = value" for every setting whose value differs from the default (odmrd -n). */
 void cf_print_changed(const struct config *cf, FILE *out);
+/* The same, then the N "key = value" settings in OPTS (odmrd -o) over the file's. */
+int cf_load_opts(const char *path, char *const *opts, size_t n, struct config *cf, char *err,
+		 size_t errlen);
+/* cf_parse, then OPTS over the file's settings (each problem reported as "-o key=value: ..."). */
+unsigned cf_parse_opts(const char *path, char *const *opts, size_t n, struct config *cf,
+		       cf_report_fn report, void *ctx);
 /* Fill *cf with the built-in defaults only. */
 void cf_defaults(struct config *cf);
 void cf_free(struct config *cf);

@@ -20,9 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "handoff.h"
 #include "log.h"
 #include "mta.h"
+#include "net.h"
 #include "proc.h"
 #include "relay.h"
 #include "rundir.h"
@@ -213,8 +215,9 @@ enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen)
 	return HO_READY;
 }
 
-/* mta = exec: the configured program gets the socket as fd 0/1; we wait for it. */
-static int ho_exec(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st)
+
+/* mta = exec: the configured program gets the (plain) socket as fd 0/1; we wait for it. */
+static int ho_exec(struct handoff *h, int fd, struct ho_stats *st)
 {
 	char *copy = strdup(h->cf->exec_command), *save = NULL;
 	char doms[4096] = "";
@@ -228,7 +231,7 @@ static int ho_exec(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st
 	for (char *t = strtok_r(copy, " \t", &save); t && argc < 15; t = strtok_r(NULL, " \t", &save))
 		argv[argc++] = !strcmp(t, "%d") ? doms : !strcmp(t, "%u") ? h->user : t;
 	argv[argc] = NULL;
-	pid_t pid = proc_exec(argv, in_fd, out_fd);
+	pid_t pid = proc_exec(argv, fd, fd);
 	free(copy);
 	if (pid < 0)
 		return -1;
@@ -241,11 +244,12 @@ static int ho_exec(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st
 static enum relay_rc ho_relay(struct handoff *h, struct relay *r, int *done)
 {
 	const struct config *cf = h->cf;
-	enum relay_rc rr = relay_greet(r, cf->idle_timeout);
 
+	/* The relay owns the listeners from here on, even when the greeting fails (it closes them). */
 	relay_allow_peer(r, h->mta_uid);
-	for (size_t i = 0; i < h->n && rr == RELAY_OK; i++)
+	for (size_t i = 0; i < h->n; i++)
 		relay_listen(r, h->lis[i], cf->mta == CF_MTA_POSTFIX, h->dom[i]);
+	enum relay_rc rr = relay_greet(r, cf->idle_timeout);
 	*done = 0;
 	while (rr == RELAY_OK && *done == 0) {
 		rr = relay_step(r, HO_STEP_MS);
@@ -280,18 +284,19 @@ static void ho_warn_left(const struct handoff *h)
 }
 
 /* See handoff.h. */
-int handoff_run(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st)
+int handoff_run(struct handoff *h, struct conn *cust, struct ho_stats *st)
 {
 	const struct config *cf = h->cf;
 	int rc = -1, done = 0;
 
 	memset(st, 0, sizeof *st);
 	if (h->ops == NULL) {
-		rc = ho_exec(h, in_fd, out_fd, st);
+		rc = ho_exec(h, conn_fd(cust), st);
 		ho_release(h);
 		return rc;
 	}
-	struct relay *r = relay_new(in_fd, out_fd, cf->hostname ? cf->hostname : "localhost", cf->atrn_timeout);
+	long long cap = net_now_ms() + (long long)cf->max_session_time * 1000;
+	struct relay *r = relay_new(cust, cf->hostname ? cf->hostname : "localhost", cf->atrn_timeout, cap);
 	if (r == NULL) {
 		st->result = "no-memory";
 		ho_release(h);
@@ -311,6 +316,10 @@ int handoff_run(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st)
 		rc = done > 0 ? 0 : -1;
 		if (done > 0)
 			ho_warn_left(h);
+	} else if (rr == RELAY_EXPIRED || relay_expired(r)) {
+		log_msg(LOG_NOTICE, "reversed: max_session_time (%u s) reached; MTA connections dropped "
+			"unanswered, nothing more sent to the customer", cf->max_session_time);
+		st->result = "expired";
 	} else {
 		st->result = rr == RELAY_ABORT ? "aborted" : "customer-lost";
 	}

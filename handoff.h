@@ -34,11 +34,13 @@ enum ho_status handoff_prepare(const struct config *cf, const char *user,
  */
 enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen);
 
+struct conn;
+
 /*
- * Run the reversed state on the customer's socket (in_fd/out_fd, usually 0/1) after 250 was sent.
- * Releases everything prepare took. Returns 0 when the queue run ended normally.
+ * Run the reversed state on the customer's connection after 250 was sent, for at most
+ * max_session_time. Releases everything prepare took. Returns 0 when the queue run ended normally.
  */
-int handoff_run(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st);
+int handoff_run(struct handoff *h, struct conn *cust, struct ho_stats *st);
 
 /* Give back what prepare took, without running (e.g. the customer pipelined after ATRN). */
 void handoff_abort(struct handoff *h);

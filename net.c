@@ -21,11 +21,15 @@ long long net_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* See net.h. On a non-blocking descriptor the deadline covers waiting for buffer space. */
+/* See net.h. */
 int net_write_all(int fd, const char *buf, size_t len, unsigned timeout_s)
 {
-	long long deadline = net_now_ms() + (long long)timeout_s * 1000;
+	return net_write_by(fd, buf, len, net_now_ms() + (long long)timeout_s * 1000);
+}
 
+/* See net.h. On a non-blocking descriptor the deadline covers waiting for buffer space. */
+int net_write_by(int fd, const char *buf, size_t len, long long deadline)
+{
 	while (len > 0) {
 		ssize_t n = write(fd, buf, len);
 		if (n > 0) {

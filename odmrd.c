@@ -2,23 +2,27 @@
  * odmrd.c - main: one RFC 2645 session on the socket inetd gave us as fd 0/1.
  *
  * Reads the config, checks TCP wrappers when asked, drops privileges, then runs the session core
- * with poll(2)-bounded reads and writes until it closes or hands the connection to the MTA relay.
+ * over the connection layer (conn.h) with deadline-bounded reads and writes until it closes or
+ * hands the connection to the MTA relay.
  * It is exec'd for every connection, so start-up is kept to what every connection needs: odmrd
  * links only libsasl2 and libc; libsasl2's plugins are loaded at the first EHLO (auth_ready), GDBM
  * and jansson when a session first uses them (dynlib.c); the default hostname asks no resolver.
+ * TLS (STARTTLS, or tls_wrappermode from the first octet): the certificate, key and ticket keys
+ * are read while we still have our start-up privileges; the TLS module is loaded only when this
+ * session starts TLS, so a plaintext session never maps a TLS library.
  * Trusts: the config file and the command line (root's). Invariants: nothing is written to fd 2
- * (under xinetd it is the socket); every wait has a deadline; a startup failure still answers 421.
+ * (under xinetd it is the socket); every wait has a deadline; a startup failure still answers 421
+ * (in wrapper mode over TLS when TLS itself works, else the connection is closed, logged); TLS
+ * that was configured never silently falls back to plaintext.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <tcpd.h>
@@ -27,16 +31,22 @@
 #include "admin.h"
 #include "auth.h"
 #include "config.h"
+#include "conn.h"
 #include "dynlib.h"
 #include "handoff.h"
 #include "log.h"
 #include "net.h"
 #include "proc.h"
 #include "session.h"
+#include "tls_load.h"
 
 struct io_ctx {
-	int in, out;
+	struct conn *conn;
 	unsigned write_timeout;  /* seconds */
+	const struct config *cf;
+	struct tls_files *tls;   /* read at start-up; NULL: this session cannot start TLS */
+	const char *peer;
+	bool prepared;           /* the TLS session is set up (conn_tls_prepare) */
 };
 
 /* Write everything or give up after the write timeout: a client that never reads cannot hold us. */
@@ -44,7 +54,7 @@ static int io_write(void *vctx, const char *buf, size_t len)
 {
 	struct io_ctx *c = vctx;
 
-	return net_write_all(c->out, buf, len, c->write_timeout);
+	return conn_write(c->conn, buf, len, net_now_ms() + (long long)c->write_timeout * 1000);
 }
 
 /* Tarpit and greeting pause. */
@@ -60,12 +70,57 @@ static void io_pause(void *vctx, unsigned ms)
 static int io_pending(void *vctx)
 {
 	struct io_ctx *c = vctx;
-	struct pollfd p = { .fd = c->in, .events = POLLIN | POLLRDHUP };
-	int n = 0;
 
-	if (ioctl(c->in, FIONREAD, &n) == 0 && n > 0)
-		return 1;
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	return conn_pending(c->conn);
+}
+
+/* Load the TLS module and parse the certificate and key for this connection; logs why not. */
+static int tls_prepare(struct io_ctx *c, char *err, size_t errlen)
+{
+	if (c->prepared)
+		return 0;
+	const struct tls_ops *ops = tls_module(c->cf, err, errlen);
+	if (c->tls->ticket_warning[0] != '\0')
+		log_msg(LOG_WARNING, "%s", c->tls->ticket_warning);
+	if (ops == NULL || conn_tls_prepare(c->conn, ops, &c->tls->cfg, err, errlen) < 0)
+		return -1;
+	c->prepared = true;
+	return 0;
+}
+
+/* session_io.tls_prepare: STARTTLS may answer 220 (or 454 when TLS cannot start). */
+static int io_tls_prepare(void *vctx)
+{
+	struct io_ctx *c = vctx;
+	char err[512];
+
+	if (tls_prepare(c, err, sizeof err) < 0) {
+		log_msg(LOG_ERR, "STARTTLS from %s: TLS not available: %s", c->peer, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Run the prepared handshake (bounded by idle_timeout) and tell the core; -1: session over. */
+static int tls_start(struct session *s, struct io_ctx *c)
+{
+	char err[512], esc[LOG_ESC_SIZE];
+	unsigned char cb[TLS_CB_MAX];
+	size_t cblen = sizeof cb;
+	const char *cbname = NULL;
+
+	if (conn_starttls(c->conn, net_now_ms() + (long long)c->cf->idle_timeout * 1000, err, sizeof err) < 0) {
+		log_msg(LOG_NOTICE, "TLS handshake failed from %s: %s", c->peer,
+			log_esc_text(err, strlen(err), esc, sizeof esc));
+		session_set_result(s, "tls-failed");
+		return -1;
+	}
+	if (conn_channel_binding(c->conn, &cbname, cb, &cblen) < 0)
+		cbname = NULL;
+	struct sess_tls t = { conn_tls(c->conn), cbname, cb, cbname ? cblen : 0 };
+	session_tls_started(s, &t);
+	explicit_bzero(cb, sizeof cb);
+	return 0;
 }
 
 /* "ip" and "ip;port" (libsasl2's form) for one end of the socket; false if fd 0 is not one. */
@@ -93,28 +148,24 @@ static int sock_name(int fd, int peer, char *ip, size_t iplen, char *ipport, siz
 }
 
 /* Read and dispatch until the session closes or hands off; enforces idle and session deadlines. */
-static enum sess_action run_session(struct session *s, const struct config *cf, int in)
+static enum sess_action run_session(struct session *s, const struct config *cf, struct io_ctx *ioc)
 {
+	struct conn *c = ioc->conn;
 	long long deadline = net_now_ms() + (long long)cf->session_timeout * 1000;
 	char buf[4096];
 
 	for (;;) {
-		long long left = deadline - net_now_ms();
-		long long idle = (long long)cf->idle_timeout * 1000;
-		int by_idle = idle < left;
-		struct pollfd p = { .fd = in, .events = POLLIN };
-		int r = left <= 0 ? 0 : poll(&p, 1, (int)(by_idle ? idle : left));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
+		long long idle = net_now_ms() + (long long)cf->idle_timeout * 1000;
+		int by_idle = idle < deadline;
+		ssize_t n = conn_read(c, buf, sizeof buf, by_idle ? idle : deadline);
+		if (n < 0 && errno == ETIMEDOUT)
 			return session_timeout(s, by_idle);
-		ssize_t n = read(in, buf, sizeof buf);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
 		if (n <= 0)
 			return session_eof(s);
 		enum sess_action a = session_input(s, buf, (size_t)n);
-		if (a != SA_CONTINUE)
+		if (a == SA_STARTTLS && tls_start(s, ioc) < 0)
+			return SA_CLOSE;
+		if (a != SA_CONTINUE && a != SA_STARTTLS)
 			return a;
 	}
 }
@@ -154,8 +205,8 @@ static int wrappers_allow(void)
 static void usage(void)
 {
 	if (isatty(2))
-		fprintf(stderr, "usage: odmrd [-f config] [-t | -n | -V]\n");
-	log_msg(LOG_ERR, "usage: odmrd [-f config] [-t | -n | -V]");
+		fprintf(stderr, "usage: odmrd [-f config] [-o key=value]... [-t | -n | -V]\n");
+	log_msg(LOG_ERR, "usage: odmrd [-f config] [-o key=value]... [-t | -n | -V]");
 }
 
 int main(int argc, char **argv)
@@ -166,12 +217,22 @@ int main(int argc, char **argv)
 	const char *startup_err = NULL;
 	struct auth *auth = NULL;
 	int opt, admin = 0;
+	/* -o key=value: a setting over the file's, e.g. tls_wrappermode=yes for a second service */
+	char *opts[32];
+	size_t nopts = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "f:ntV")) != -1) {
+	while ((opt = getopt(argc, argv, "f:o:ntV")) != -1) {
 		switch (opt) {
 		case 'f':
 			cfpath = optarg;
+			break;
+		case 'o':
+			if (nopts == sizeof opts / sizeof opts[0]) {
+				usage();
+				return 2;
+			}
+			opts[nopts++] = optarg;
 			break;
 		case 'n':
 		case 't':
@@ -188,7 +249,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (admin)
-		return admin_main(admin, cfpath);
+		return admin_main(admin, cfpath, opts, nopts);
 	/* Under inetd fd 2 is the customer's socket: libraries (libdb under sasldb) must not talk there. */
 	int tty = isatty(2);
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -197,7 +258,7 @@ int main(int argc, char **argv)
 	if (null > 2)
 		close(null);
 	log_open(LOG_MAIL, NULL);
-	if (cf_load(cfpath, &cf, err, sizeof err) != 0) {
+	if (cf_load_opts(cfpath, opts, nopts, &cf, err, sizeof err) != 0) {
 		startup_err = err;
 		/* The admin looks where log_file points, if the broken config got that far. */
 		if (cf.log_file != NULL) {
@@ -223,6 +284,17 @@ int main(int argc, char **argv)
 			 "refused by TCP wrappers (hosts.allow/hosts.deny, daemon odmrd)");
 		startup_err = err;
 	}
+	/* Read now: after the privilege drop the key file is out of reach. Parsed when TLS starts. */
+	struct tls_files tlsf;
+	bool tls_ok = false;
+	bool tls_on = cf.tls_cert_file != NULL && (cf.tls_security_level == CF_TLS_MAY ||
+						   cf.tls_security_level == CF_TLS_ENCRYPT);
+	if (startup_err == NULL && tls_on) {
+		if (tls_files_read(&cf, &tlsf, err, sizeof err) < 0)
+			startup_err = err;
+		else
+			tls_ok = true;
+	}
 	if (startup_err == NULL && proc_privsep(&cf, err, sizeof err) != 0)
 		startup_err = err;
 	if (startup_err == NULL) {
@@ -232,27 +304,51 @@ int main(int argc, char **argv)
 	}
 	log_msg(LOG_INFO, "connect from %s", peer);
 	/* Non-blocking, so a client that stops reading meets our write timeout instead of hanging us. */
-	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
-
-	struct io_ctx ioc = { 0, 1, cf.idle_timeout };
-	struct session_io io = { &ioc, io_write, io_pause, io_pending };
+	struct conn *conn = conn_new(0, 1);
+	if (conn == NULL) {
+		log_msg(LOG_ERR, "out of memory");
+		return 1;
+	}
+	struct io_ctx ioc = { conn, cf.idle_timeout, &cf, tls_ok ? &tlsf : NULL, peer, false };
+	struct session_io io = { &ioc, io_write, io_pause, io_pending, tls_ok ? io_tls_prepare : NULL };
 	struct session *s = session_new(&cf, &io, auth, peer);
 	if (s == NULL) {
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
 	}
-	enum sess_action a = session_start(s, startup_err);
+	enum sess_action a = SA_CONTINUE;
+	char tlserr[512];
+	/* TLS is certain (wrapper mode, or encrypt): a bad certificate or key is a start-up failure. */
+	if (tls_ok && (cf.tls_wrappermode || cf.tls_security_level == CF_TLS_ENCRYPT) &&
+	    tls_prepare(&ioc, tlserr, sizeof tlserr) < 0 && startup_err == NULL)
+		startup_err = tlserr;
+	if (cf.tls_wrappermode) {
+		/* Nothing in plaintext on a TLS port: a client there could only take it for garbage. */
+		if (!ioc.prepared) {
+			log_msg(LOG_ERR, "cannot serve %s: %s (TLS wrapper mode: closed without a reply)", peer,
+				startup_err ? startup_err : "TLS not set up");
+			session_set_result(s, "tls-failed");
+			a = SA_CLOSE;
+		} else if (tls_start(s, &ioc) < 0) {
+			a = SA_CLOSE;
+		}
+	}
 	if (a == SA_CONTINUE)
-		a = run_session(s, &cf, 0);
+		a = session_start(s, startup_err);
+	if (a == SA_CONTINUE)
+		a = run_session(s, &cf, &ioc);
 	if (a == SA_HANDOFF) {
 		struct ho_stats st = { 0 };
-		handoff_run(session_take_handoff(s), 0, 1, &st);
+		handoff_run(session_take_handoff(s), conn, &st);
 		session_set_result(s, st.result ? st.result : "done");
 		log_msg(LOG_INFO, "reversed peer=%s mta_conns=%u messages=%u rcpts_ok=%u rcpts_failed=%u result=%s",
 			peer, st.mta_conns, st.messages, st.rcpts_ok, st.rcpts_failed,
 			st.result ? st.result : "done");
 	}
 	session_free(s);
+	conn_free(conn, net_now_ms() + 1000);
+	if (tls_ok)
+		tls_files_free(&tlsf);
 	auth_close(auth);
 	cf_free(&cf);
 	log_close();

@@ -18,11 +18,15 @@
  * did not finish (an MTA lost mid-DATA ends the customer session unfinished, so the customer
  * discards the partial message); a lost customer drops every MTA connection unanswered,
  * so the MTA keeps the mail queued.
+ * The customer is behind the connection layer (conn.h: plain or TLS, one record per line for
+ * fetchmail --ssl). Every wait has an absolute deadline: a customer reply must be complete within
+ * timeout_s of its start (not per read: a customer trickling one octet at a time cannot stretch
+ * it), and nothing waits past the cap on the whole reversed state (max_session_time); when the
+ * cap hits, MTA connections are dropped unanswered (the MTA keeps the mail) and the customer gets
+ * nothing further.
  */
 #include <ctype.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "linebuf.h"
 #include "log.h"
 #include "net.h"
@@ -52,9 +57,11 @@ struct mconn {
 };
 
 struct relay {
-	int in, out;
+	struct conn *cust;
 	const char *name;
 	unsigned timeout_s;
+	long long cap;                        /* end of the reversed state (max_session_time) */
+	bool expired;                         /* a wait ended at the cap */
 	struct linebuf clb;                   /* customer replies */
 	char greeting[RELAY_REPLY_MAX];       /* customer's 220, verbatim */
 	size_t greeting_len;
@@ -74,11 +81,31 @@ struct relay {
 	int reply_code;
 };
 
-/* Wait for FD to be readable within TIMEOUT_S, then fill LB once; <=0 means EOF, error or timeout. */
-static ssize_t relay_fill(int fd, struct linebuf *lb, unsigned timeout_s)
+/* SECS from now, but never past the cap. */
+static long long relay_deadline(const struct relay *r, unsigned secs)
 {
-	long long deadline = net_now_ms() + (long long)timeout_s * 1000;
+	long long d = net_now_ms() + (long long)secs * 1000;
+	return d < r->cap ? d : r->cap;
+}
 
+/* Whole seconds left for a wait of at most SECS (for net_write_all towards the MTA). */
+static unsigned relay_secs(const struct relay *r, unsigned secs)
+{
+	long long left = (r->cap - net_now_ms() + 999) / 1000;
+	return left <= 0 ? 0 : left < secs ? (unsigned)left : secs;
+}
+
+/* Note whether a failed wait ran into the cap; the status every caller then returns. */
+static enum relay_rc relay_lost(struct relay *r)
+{
+	if (net_now_ms() >= r->cap)
+		r->expired = true;
+	return r->expired ? RELAY_EXPIRED : RELAY_CUSTOMER_LOST;
+}
+
+/* Wait for the MTA's FD to be readable by DEADLINE, then fill LB once; <=0: EOF, error, timeout. */
+static ssize_t relay_fill(int fd, struct linebuf *lb, long long deadline)
+{
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		long long left = deadline - net_now_ms();
@@ -94,21 +121,37 @@ static ssize_t relay_fill(int fd, struct linebuf *lb, unsigned timeout_s)
 	}
 }
 
+/* Read what the customer has sent into the reply buffer, by DEADLINE; <=0: EOF, error, timeout. */
+static ssize_t relay_fill_customer(struct relay *r, long long deadline)
+{
+	char buf[4096];
+	size_t room = LB_SIZE - lb_pending(&r->clb);
+
+	if (room == 0)
+		return -1;
+	ssize_t n = conn_read(r->cust, buf, room < sizeof buf ? room : sizeof buf, deadline);
+	if (n > 0)
+		lb_put(&r->clb, buf, (size_t)n);
+	return n;
+}
+
 /*
- * Read one complete reply from the customer into r->reply (raw, CRLF kept); checks that every line
- * is "ddd-" or "ddd " with one code. Returns the code, or -1 (lost, timeout, malformed).
+ * Read one complete reply from the customer into r->reply (raw, CRLF kept) within SECS of now,
+ * the whole reply, however it is split; checks that every line is "ddd-" or "ddd " with one code.
+ * Returns the code, or -1 (lost, timeout, malformed).
  */
-static int relay_read_reply(struct relay *r)
+static int relay_read_reply(struct relay *r, unsigned secs)
 {
 	char *line;
 	size_t len;
 	int code = -1;
+	long long deadline = relay_deadline(r, secs);
 
 	r->reply_len = 0;
 	for (;;) {
 		enum lb_status s = lb_get(&r->clb, RELAY_LINE_MAX, &line, &len);
 		if (s == LB_MORE) {
-			if (relay_fill(r->in, &r->clb, r->timeout_s) <= 0)
+			if (relay_fill_customer(r, deadline) <= 0)
 				return -1;
 			continue;
 		}
@@ -139,32 +182,28 @@ static int relay_command(struct relay *r, const char *line, size_t len)
 
 	memcpy(buf, line, len);
 	memcpy(buf + len, "\r\n", 2);
-	if (net_write_all(r->out, buf, len + 2, r->timeout_s) < 0)
+	if (conn_write(r->cust, buf, len + 2, relay_deadline(r, r->timeout_s)) < 0)
 		return -1;
-	return relay_read_reply(r);
+	return relay_read_reply(r, r->timeout_s);
 }
 
 /* See relay.h. */
-struct relay *relay_new(int cust_in, int cust_out, const char *name, unsigned timeout_s)
+struct relay *relay_new(struct conn *cust, const char *name, unsigned timeout_s, long long cap)
 {
 	struct relay *r = calloc(1, sizeof *r);
 
 	if (r == NULL)
 		return NULL;
-	r->in = cust_in;
-	r->out = cust_out;
 	/*
-	 * Reversed state is strictly request/response with small writes (commands, the last chunk
-	 * of DATA ending in CRLF.CRLF): with Nagle on, such a write waits for the ACK of the previous
-	 * one, which the customer delays (delayed ACK, 40 ms on Linux) because it has nothing to
-	 * send until it gets the rest. Measured (make bench, C customer, 10 KiB messages): 44 msg/s
-	 * with Nagle, ~480 without, as fast as Postfix delivering directly. Not a TCP socket
-	 * (tests, socketpair): setsockopt just fails.
+	 * TCP_NODELAY is conn.c's (set from the start; in this strictly request/response state Nagle
+	 * cost ~25 ms per message: 44 vs ~480 msg/s in bench/). fetchmail --ssl needs one TLS record
+	 * per line from here on.
 	 */
-	int one = 1;
-	setsockopt(cust_out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	r->cust = cust;
+	conn_set_line_records(cust, true);
 	r->name = name;
 	r->timeout_s = timeout_s;
+	r->cap = cap;
 	lb_init(&r->clb);
 	r->last_activity = net_now_ms();
 	r->st.result = "done";
@@ -219,16 +258,13 @@ static void relay_build_ehlo(struct relay *r, bool esmtp)
 enum relay_rc relay_greet(struct relay *r, unsigned greet_s)
 {
 	char cmd[300];
-	unsigned saved = r->timeout_s;
 
 	/* The customer greets as soon as it sees our 250; a silent one should not hold us for long. */
-	r->timeout_s = greet_s < saved ? greet_s : saved;
-	int code = relay_read_reply(r);
-	r->timeout_s = saved;
+	int code = relay_read_reply(r, greet_s < r->timeout_s ? greet_s : r->timeout_s);
 
 	if (code != 220) {
 		log_msg(LOG_NOTICE, "reversed: customer greeting %d, giving up", code);
-		return RELAY_CUSTOMER_LOST;
+		return code < 0 ? relay_lost(r) : RELAY_CUSTOMER_LOST;
 	}
 	memcpy(r->greeting, r->reply, r->reply_len);
 	r->greeting_len = r->reply_len;
@@ -241,7 +277,7 @@ enum relay_rc relay_greet(struct relay *r, unsigned greet_s)
 	}
 	if (code != 250) {
 		log_msg(LOG_NOTICE, "reversed: customer refused EHLO/HELO (%d)", code);
-		return RELAY_CUSTOMER_LOST;
+		return code < 0 ? relay_lost(r) : RELAY_CUSTOMER_LOST;
 	}
 	relay_build_ehlo(r, esmtp);
 	return RELAY_OK;
@@ -304,7 +340,13 @@ static bool relay_may_talk(const struct relay *r, const struct mconn *c)
 /* Send a locally made reply to an MTA connection. */
 static int relay_to_mta(struct relay *r, struct mconn *c, const char *text)
 {
-	return net_write_all(c->fd, text, strlen(text), r->timeout_s);
+	return net_write_all(c->fd, text, strlen(text), relay_secs(r, r->timeout_s));
+}
+
+/* Relay the customer's last reply to an MTA connection. */
+static int relay_reply_to_mta(struct relay *r, struct mconn *c)
+{
+	return net_write_all(c->fd, r->reply, r->reply_len, relay_secs(r, r->timeout_s));
 }
 
 /* Forget connection I (closing it without a word, so the MTA defers whatever was unfinished). */
@@ -327,7 +369,7 @@ static enum relay_rc relay_end_txn(struct relay *r, struct mconn *c)
 		return RELAY_OK;
 	c->txn = false;
 	r->owner = NULL;
-	return relay_command(r, "RSET", 4) < 0 ? RELAY_CUSTOMER_LOST : RELAY_OK;
+	return relay_command(r, "RSET", 4) < 0 ? relay_lost(r) : RELAY_OK;
 }
 
 /*
@@ -381,12 +423,16 @@ static enum relay_rc relay_data(struct relay *r, struct mconn *c)
 			log_msg(LOG_ERR, "reversed: MTA sent a bare CR or LF in DATA; abandoning the message");
 			return RELAY_ABORT;
 		}
-		if (i > 0 && net_write_all(r->out, p, i, r->timeout_s) < 0)
-			return RELAY_CUSTOMER_LOST;
+		if (i > 0 && conn_write(r->cust, p, i, relay_deadline(r, r->timeout_s)) < 0)
+			return relay_lost(r);
 		lb_consume(&c->lb, i);
 		if (end)
 			return RELAY_OK;
-		ssize_t got = relay_fill(c->fd, &c->lb, r->timeout_s);
+		ssize_t got = relay_fill(c->fd, &c->lb, relay_deadline(r, r->timeout_s));
+		if (got <= 0 && net_now_ms() >= r->cap) {
+			log_msg(LOG_NOTICE, "reversed: max_session_time reached in DATA; abandoning the session");
+			return relay_lost(r);
+		}
 		if (got <= 0) {
 			log_msg(LOG_NOTICE, "reversed: MTA connection lost in DATA; abandoning the session");
 			return RELAY_ABORT;
@@ -401,24 +447,24 @@ static enum relay_rc relay_do_data(struct relay *r, struct mconn *c, const char 
 	int code = relay_command(r, line, len);
 
 	if (code < 0)
-		return RELAY_CUSTOMER_LOST;
+		return relay_lost(r);
 	if (code != 354) {
-		net_write_all(c->fd, r->reply, r->reply_len, r->timeout_s);
+		relay_reply_to_mta(r, c);
 		return RELAY_OK;
 	}
-	if (net_write_all(c->fd, r->reply, r->reply_len, r->timeout_s) < 0) {
+	if (relay_reply_to_mta(r, c) < 0) {
 		log_msg(LOG_NOTICE, "reversed: MTA connection lost before DATA; abandoning the session");
 		return RELAY_ABORT;
 	}
 	enum relay_rc rc = relay_data(r, c);
 	if (rc != RELAY_OK)
 		return rc;
-	code = relay_read_reply(r);
+	code = relay_read_reply(r, r->timeout_s);
 	if (code < 0)
-		return RELAY_CUSTOMER_LOST;
+		return relay_lost(r);
 	unsigned copies = c->lmtp ? c->rcpts : 1;
 	for (unsigned i = 0; i < copies; i++)
-		if (net_write_all(c->fd, r->reply, r->reply_len, r->timeout_s) < 0) {
+		if (relay_reply_to_mta(r, c) < 0) {
 			if (code / 100 == 2)
 				log_msg(LOG_WARNING, "reversed: the MTA connection was gone before it heard "
 					"the customer accept a message; the MTA will send it again");
@@ -491,7 +537,7 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 	}
 	int code = relay_command(r, line, len);
 	if (code < 0)
-		return RELAY_CUSTOMER_LOST;
+		return relay_lost(r);
 	if (!strcmp(verb, "MAIL") && code / 100 == 2) {
 		c->txn = true;
 		c->rcpts = 0;
@@ -507,7 +553,7 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 		c->txn = false;
 		r->owner = NULL;
 	}
-	if (net_write_all(c->fd, r->reply, r->reply_len, r->timeout_s) < 0)
+	if (relay_reply_to_mta(r, c) < 0)
 		*gone = true;
 	return RELAY_OK;
 }
@@ -580,7 +626,7 @@ static void relay_accept(struct relay *r, unsigned l)
 		return;
 	}
 	struct mconn *c = calloc(1, sizeof *c);
-	if (c == NULL || net_write_all(fd, r->greeting, r->greeting_len, r->timeout_s) < 0) {
+	if (c == NULL || net_write_all(fd, r->greeting, r->greeting_len, relay_secs(r, r->timeout_s)) < 0) {
 		free(c);
 		close(fd);
 		return;
@@ -594,19 +640,42 @@ static void relay_accept(struct relay *r, unsigned l)
 	r->last_activity = net_now_ms();
 }
 
+/*
+ * The customer speaks only when spoken to: input now is EOF, a 421, or a protocol error. Under
+ * TLS a readable socket may hold only a record that is not data (read and ignored here).
+ */
+static bool relay_customer_spoke(struct relay *r)
+{
+	char b[1];
+	ssize_t n = conn_read(r->cust, b, 1, 0);
+
+	return !(n < 0 && errno == EAGAIN);
+}
+
 /* See relay.h. */
 enum relay_rc relay_step(struct relay *r, int timeout_ms)
 {
 	struct pollfd p[1 + RELAY_MAX_LISTEN + RELAY_MAX_CONNS];
 	struct mconn *who[RELAY_MAX_CONNS];
 	unsigned np = 0, nl = 0, nc = 0;
+	long long left = r->cap - net_now_ms();
 
+	if (left <= 0) {
+		r->expired = true;
+		return RELAY_EXPIRED;
+	}
+	if (timeout_ms > left)
+		timeout_ms = (int)left;
+	if (conn_pending(r->cust) && relay_customer_spoke(r)) {
+		log_msg(LOG_NOTICE, "reversed: customer closed or spoke out of turn");
+		return RELAY_CUSTOMER_LOST;
+	}
 	/* Commands that waited in a buffer while another connection's transaction ran. */
 	for (unsigned i = 0; i < r->nconn; i++)
 		if (relay_may_talk(r, r->conn[i]) && relay_has_line(r->conn[i])) {
 			return relay_mta_input(r, i, false);
 		}
-	p[np++] = (struct pollfd){ .fd = r->in, .events = POLLIN };
+	p[np++] = (struct pollfd){ .fd = conn_fd(r->cust), .events = POLLIN };
 	if (r->nconn < RELAY_MAX_CONNS && r->owner == NULL)
 		for (unsigned i = 0; i < r->nlis; i++, nl++)
 			p[np++] = (struct pollfd){ .fd = r->lis[i].fd, .events = POLLIN };
@@ -620,8 +689,7 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 		return errno == EINTR ? RELAY_OK : RELAY_CUSTOMER_LOST;
 	if (n == 0)
 		return RELAY_OK;
-	if (p[0].revents) {
-		/* The customer speaks only when spoken to: this is EOF, a 421, or a protocol error. */
+	if (p[0].revents && relay_customer_spoke(r)) {
 		log_msg(LOG_NOTICE, "reversed: customer closed or spoke out of turn");
 		return RELAY_CUSTOMER_LOST;
 	}
@@ -682,6 +750,12 @@ void relay_quit(struct relay *r)
 	r->timeout_s = 30;
 	relay_command(r, "QUIT", 4);
 	r->timeout_s = saved;
+}
+
+/* See relay.h. */
+bool relay_expired(const struct relay *r)
+{
+	return r->expired;
 }
 
 /* See relay.h. */

@@ -11,14 +11,19 @@
 enum relay_rc {
 	RELAY_OK,            /* keep going */
 	RELAY_CUSTOMER_LOST, /* customer closed, timed out or broke the protocol: MTA side dropped */
-	RELAY_ABORT          /* unrecoverable mid-message (MTA vanished in DATA): customer dropped */
+	RELAY_ABORT,         /* unrecoverable mid-message (MTA vanished in DATA): customer dropped */
+	RELAY_EXPIRED        /* max_session_time reached: MTA side dropped, nothing more to the customer */
 };
 
 struct relay;
+struct conn;
 
-/* CUST_IN/CUST_OUT: the customer's socket; NAME: our EHLO name; TIMEOUT_S: any single wait. */
-struct relay *relay_new(int cust_in, int cust_out, const char *name, unsigned timeout_s);
-/* Read the customer's greeting (within GREET_S) and do EHLO (HELO if refused); keeps its reply. */
+/*
+ * CUST: the customer's connection; NAME: our EHLO name; TIMEOUT_S: one customer reply, whole,
+ * and any other single wait; CAP: net_now_ms() time at which the reversed state ends regardless.
+ */
+struct relay *relay_new(struct conn *cust, const char *name, unsigned timeout_s, long long cap);
+/* Read the customer's greeting (whole, within GREET_S) and do EHLO (HELO if refused). */
 enum relay_rc relay_greet(struct relay *r, unsigned greet_s);
 /*
  * Serve MTA connections arriving on listening socket FD, bound for DOMAIN (kept, not copied):
@@ -39,6 +44,8 @@ long long relay_idle_ms(const struct relay *r);
 void relay_stop_listening(struct relay *r);
 /* QUIT to the customer and wait briefly for 221. */
 void relay_quit(struct relay *r);
+/* True once a wait ended at the cap (max_session_time). */
+bool relay_expired(const struct relay *r);
 /* Copy the counters into ST. */
 void relay_stats(const struct relay *r, struct ho_stats *st);
 /* Close every MTA connection without a reply (the MTA defers) and free. */

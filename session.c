@@ -7,7 +7,9 @@
  * runs; the state changes only in sess_enter_state(), which also ends every AUTH exchange with a
  * fresh SASL context; every answer leaves through reply(); the client must wait for each reply
  * (we never advertise PIPELINING), so octets that arrive ahead of a reply end the session with
- * 554; nothing is handed off unless the last thing the client sent was the ATRN line.
+ * 554; nothing is handed off unless the last thing the client sent was the ATRN line. STARTTLS:
+ * no octet the client sent before the handshake is ever processed (CVE-2011-0411: the session
+ * ends); after TLS the state returns to before EHLO and only what the client says under TLS counts.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -50,6 +52,9 @@ struct session {
 	unsigned auth_failures;
 	bool auth_final;              /* success data sent in a 334: expect an empty response */
 	bool in_atrn;                 /* replies now answer an ATRN */
+	bool tls;                     /* TLS is up */
+	char tls_log[96];             /* "TLSv1.3/TLS_AES_128_GCM_SHA256" or "-" */
+	char cert_log[LOG_ESC_SIZE];  /* verified client certificate identity, escaped, or "-" */
 	int last_code;                /* last reply code, for the summary */
 	int atrn_code;                /* reply to the last ATRN, 0 if none */
 	const char *result;           /* reversed-state outcome, for the summary */
@@ -68,10 +73,18 @@ struct session {
 
 typedef enum sess_action (*cmd_fn)(struct session *, const char *arg);
 
+/* What a command needs from TLS, checked by the dispatcher after the state. */
+enum cmd_tls {
+	CT_ANY,       /* nothing */
+	CT_PLAIN,     /* only before TLS (STARTTLS): 503 after */
+	CT_AUTH,      /* TLS first under tls_security_level = encrypt or tls_auth_only: 530 */
+	CT_ENCRYPT    /* TLS first under tls_security_level = encrypt: 530 */
+};
+
 /*
  * The command table: where each command is allowed, where it is junk (answered, but moving the
  * session nowhere: counted against junk_command_limit, as Postfix's smtpd_junk_command_limit
- * does), and the answer anywhere else.
+ * does), the answer anywhere else, and what it needs from TLS.
  */
 struct cmd {
 	const char *name;
@@ -80,6 +93,7 @@ struct cmd {
 	unsigned junk;
 	int oos_code;
 	const char *oos_text;
+	enum cmd_tls tls;
 };
 
 static enum sess_action cmd_ehlo(struct session *, const char *);
@@ -87,14 +101,16 @@ static enum sess_action cmd_auth(struct session *, const char *);
 static enum sess_action cmd_atrn(struct session *, const char *);
 static enum sess_action cmd_quit(struct session *, const char *);
 static enum sess_action cmd_noop(struct session *, const char *);
+static enum sess_action cmd_starttls(struct session *, const char *);
 
 static const struct cmd cmd_table[] = {
-	{ "EHLO", cmd_ehlo, ST_GREET | ST_READY, ST_READY, 503, "Already authenticated" },
-	{ "AUTH", cmd_auth, ST_READY, 0, 503, "Send EHLO first, or already authenticated" },
-	{ "ATRN", cmd_atrn, ST_AUTHED, 0, 530, "Authentication required" },
-	{ "QUIT", cmd_quit, ST_ANY, 0, 0, NULL },
-	{ "NOOP", cmd_noop, ST_ANY, ST_ANY, 0, NULL },
-	{ "RSET", cmd_noop, ST_ANY, ST_ANY, 0, NULL },
+	{ "EHLO", cmd_ehlo, ST_GREET | ST_READY, ST_READY, 503, "Already authenticated", CT_ANY },
+	{ "AUTH", cmd_auth, ST_READY, 0, 503, "Send EHLO first, or already authenticated", CT_AUTH },
+	{ "ATRN", cmd_atrn, ST_AUTHED, 0, 530, "Authentication required", CT_ENCRYPT },
+	{ "QUIT", cmd_quit, ST_ANY, 0, 0, NULL, CT_ANY },
+	{ "NOOP", cmd_noop, ST_ANY, ST_ANY, 0, NULL, CT_ANY },
+	{ "RSET", cmd_noop, ST_ANY, ST_ANY, 0, NULL, CT_ANY },
+	{ "STARTTLS", cmd_starttls, ST_GREET | ST_READY, 0, 503, "5.5.1 Already authenticated", CT_PLAIN },
 };
 
 /* The greeting and EHLO name we present. */
@@ -201,7 +217,23 @@ struct session *session_new(const struct config *cf, const struct session_io *io
 	strcpy(s->helo, "-");
 	strcpy(s->asked, "-");
 	strcpy(s->granted, "-");
+	strcpy(s->tls_log, "-");
+	strcpy(s->cert_log, "-");
 	return s;
+}
+
+/* STARTTLS can be offered: a certificate is configured and this connection can start TLS. */
+static bool sess_tls_offered(const struct session *s)
+{
+	return !s->tls && s->io.tls_prepare != NULL && s->cf->tls_cert_file != NULL &&
+	       (s->cf->tls_security_level == CF_TLS_MAY || s->cf->tls_security_level == CF_TLS_ENCRYPT);
+}
+
+/* AUTH must wait for TLS: tls_security_level = encrypt, or tls_auth_only. */
+static bool sess_auth_needs_tls(const struct session *s)
+{
+	return !s->tls && (s->cf->tls_security_level == CF_TLS_ENCRYPT ||
+			   (s->cf->tls_auth_only && s->cf->tls_cert_file != NULL));
 }
 
 /* See session.h. */
@@ -242,14 +274,62 @@ static enum sess_action cmd_ehlo(struct session *s, const char *arg)
 		return reply(s, 501, "Syntax: EHLO hostname");
 	log_esc(arg, strlen(arg), s->helo, sizeof s->helo);
 	sess_enter_state(s, ST_READY);
-	if (s->auth == NULL)
-		return reply(s, 250, "%s\nATRN", sess_name(s));
+	const char *tls = sess_tls_offered(s) ? "\nSTARTTLS" : "";
+	/* Under tls_auth_only / encrypt, a plaintext EHLO neither offers AUTH nor sets SASL up. */
+	if (s->auth == NULL || sess_auth_needs_tls(s))
+		return reply(s, 250, "%s%s\nATRN", sess_name(s), tls);
 	char why[256];
 	if (auth_ready(s->auth, why, sizeof why) != 0) {
 		log_msg(LOG_ERR, "cannot serve %s: %s", s->peer, why);
 		return reply(s, 421, "%s Service not available, closing connection", sess_name(s));
 	}
-	return reply(s, 250, "%s\nAUTH %s\nATRN", sess_name(s), auth_mechs(s->auth));
+	/* Empty before TLS when every listed mechanism needs it (PLAIN, LOGIN, EXTERNAL, -PLUS). */
+	const char *mechs = auth_mechs(s->auth);
+	if (mechs[0] == '\0')
+		return reply(s, 250, "%s%s\nATRN", sess_name(s), tls);
+	return reply(s, 250, "%s%s\nAUTH %s\nATRN", sess_name(s), tls, mechs);
+}
+
+/* STARTTLS (RFC 3207): 220, then the caller runs the handshake (SA_STARTTLS). */
+static enum sess_action cmd_starttls(struct session *s, const char *arg)
+{
+	if (!sess_tls_offered(s))
+		return reply(s, 502, "5.5.1 Command not implemented");
+	if (arg != NULL)
+		return reply(s, 501, "5.5.4 Syntax: STARTTLS (no parameters)");
+	/*
+	 * Anything the client sent after the STARTTLS line would be read as if it came through TLS
+	 * (CVE-2011-0411 command injection): checked before the 220, when nothing of the client's
+	 * can be a ClientHello yet.
+	 */
+	if (s->io.pending(s->io.ctx)) {
+		log_msg(LOG_NOTICE, "%s sent data after STARTTLS (command injection?); closing", s->peer);
+		return reply(s, 554, "5.5.1 Data after STARTTLS: wait for the 220");
+	}
+	if (s->io.tls_prepare(s->io.ctx) < 0)
+		return reply(s, 454, "4.7.0 TLS not available due to local problem");
+	enum sess_action a = reply(s, 220, "2.0.0 Ready to start TLS");
+	return a == SA_CONTINUE ? SA_STARTTLS : a;
+}
+
+/* See session.h. */
+void session_tls_started(struct session *s, const struct sess_tls *t)
+{
+	const struct tls_info *i = t->info;
+
+	s->tls = true;
+	sess_enter_state(s, ST_GREET);
+	snprintf(s->tls_log, sizeof s->tls_log, "%s/%s", i->version, i->cipher);
+	if (i->peer_verified)
+		log_esc(i->peer_id, strlen(i->peer_id), s->cert_log, sizeof s->cert_log);
+	char why[LOG_ESC_SIZE];
+	log_esc_text(i->peer_why, strlen(i->peer_why), why, sizeof why);
+	log_msg(LOG_INFO, "TLS from %s: %s%s, %s%s%s", s->peer, s->tls_log, i->resumed ? " (resumed)" : "",
+		i->peer_verified ? "client certificate " : i->peer_cert ? "client certificate not verified: " :
+		"no client certificate", i->peer_verified ? s->cert_log : i->peer_cert ? why : "", "");
+	if (s->auth != NULL && auth_tls(s->auth, i->bits, i->peer_verified ? i->peer_id : NULL,
+					t->cb_name, t->cb, t->cb_len) != AUTH_OK)
+		log_msg(LOG_ERR, "SASL with TLS properties: %s", auth_why(s->auth));
 }
 
 /* QUIT: 221 in every state. */
@@ -384,6 +464,13 @@ static enum sess_action cmd_auth(struct session *s, const char *arg)
 		for (size_t i = 0; i <= n; i++)
 			mech[i] = i < n ? (char)toupper((unsigned char)arg[i]) : '\0';
 	}
+	if (n <= AUTH_MECH_MAX && !strcmp(mech, "EXTERNAL") && !sess_mech_advertised(s, mech) &&
+	    auth_listed(s->auth, mech)) {
+		/* Listed but not offered: no verified client certificate. A failed AUTH, not a 504. */
+		snprintf(s->mech, sizeof s->mech, "%s", mech);
+		return sess_auth_failed(s, 535, "5.7.8 Authentication credentials invalid",
+					"no verified client certificate");
+	}
 	if (n > AUTH_MECH_MAX || !sess_mech_advertised(s, mech)) {
 		char esc[64];
 		log_msg(LOG_NOTICE, "AUTH with unadvertised mechanism %s from %s",
@@ -453,6 +540,12 @@ static enum sess_action cmd_atrn(struct session *s, const char *arg)
 	dom_join(&asked, s->asked, sizeof s->asked);
 	if (asked.n == 0)
 		strcpy(s->asked, "*");
+	if (s->tls && s->cf->mta == CF_MTA_EXEC) {
+		/* The program would get the raw socket and speak plaintext into the TLS session. */
+		dom_free(&asked);
+		return sess_atrn_refuse(s, 451, "Unable to process ATRN request now",
+					"mta = exec cannot run under TLS");
+	}
 	switch (dom_lookup(s->cf->customer_map, s->user, s->cf->sasl_realm, &mine, why, sizeof why)) {
 	case DOM_OK:
 		break;
@@ -516,7 +609,7 @@ static enum sess_action cmd_atrn(struct session *s, const char *arg)
 /* Find the command and check its state before any handler runs. */
 static enum sess_action sess_dispatch(struct session *s, const char *line)
 {
-	char verb[8];
+	char verb[12];
 	size_t n = strcspn(line, " ");
 	const char *arg = line[n] == ' ' ? line + n + 1 : NULL;
 
@@ -535,6 +628,11 @@ static enum sess_action sess_dispatch(struct session *s, const char *line)
 		s->in_atrn = c->fn == cmd_atrn;
 		if (!(c->states & s->state)) {
 			a = reply(s, c->oos_code, "%s", c->oos_text);
+		} else if (c->tls == CT_PLAIN && s->tls) {
+			a = reply(s, 503, "5.5.1 TLS already active");
+		} else if ((c->tls == CT_AUTH && sess_auth_needs_tls(s)) ||
+			   (c->tls == CT_ENCRYPT && !s->tls && s->cf->tls_security_level == CF_TLS_ENCRYPT)) {
+			a = reply(s, 530, "5.7.0 Must issue a STARTTLS command first");
 		} else if ((c->junk & s->state) && ++s->junk > s->cf->junk_command_limit) {
 			log_msg(LOG_NOTICE, "%u commands without progress (NOOP, RSET, EHLO again) from %s; closing",
 				s->junk, s->peer);
@@ -671,8 +769,8 @@ void session_free(struct session *s)
 	char atrn[8] = "-";
 	if (s->atrn_code)
 		snprintf(atrn, sizeof atrn, "%d", s->atrn_code);
-	log_msg(LOG_INFO, "session peer=%s helo=%s user=%s mech=%s asked=%s granted=%s atrn=%s code=%d result=%s",
-		s->peer, s->helo, s->user_log, s->mech, s->asked, s->granted, atrn,
-		s->last_code, s->result ? s->result : "-");
+	log_msg(LOG_INFO, "session peer=%s helo=%s user=%s mech=%s asked=%s granted=%s atrn=%s code=%d "
+		"result=%s tls=%s cert=%s", s->peer, s->helo, s->user_log, s->mech, s->asked, s->granted,
+		atrn, s->last_code, s->result ? s->result : "-", s->tls_log, s->cert_log);
 	free(s);
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include "config.h"
+#include "tls.h"
 
 struct auth;
 struct handoff;
@@ -14,7 +15,8 @@ struct handoff;
 enum sess_action {
 	SA_CONTINUE,  /* read more input */
 	SA_CLOSE,     /* the session is over: close the connection */
-	SA_HANDOFF    /* 250 sent to ATRN: run the reversed state (session_handoff()) */
+	SA_HANDOFF,   /* 250 sent to ATRN: run the reversed state (session_handoff()) */
+	SA_STARTTLS   /* 220 sent to STARTTLS: run the prepared handshake, then session_tls_started() */
 };
 
 /* The caller's I/O, so the core can run on a socket, in a test, or in the fuzzer. */
@@ -26,6 +28,20 @@ struct session_io {
 	void (*pause)(void *ctx, unsigned ms);
 	/* 1 if the peer has sent octets the core has not been given yet. */
 	int (*pending)(void *ctx);
+	/*
+	 * Get TLS ready to start (load, parse the certificate and key) before the core promises it:
+	 * 0 ready, -1 not available now (the core answers 454; the caller logs why). NULL: this
+	 * connection cannot do STARTTLS (it is not offered).
+	 */
+	int (*tls_prepare)(void *ctx);
+};
+
+/* What a finished TLS handshake gives the core (and, through it, SASL). */
+struct sess_tls {
+	const struct tls_info *info;
+	const char *cb_name;           /* channel binding: "tls-exporter", "tls-unique" or NULL */
+	const unsigned char *cb;
+	size_t cb_len;
 };
 
 struct session;
@@ -35,6 +51,11 @@ struct session *session_new(const struct config *cf, const struct session_io *io
 			    struct auth *auth, const char *peer);
 /* Send the greeting (or 554 to a client that talked first, or 421 if STARTUP_ERR is set). */
 enum sess_action session_start(struct session *s, const char *startup_err);
+/*
+ * TLS is up (after SA_STARTTLS, or before session_start in wrapper mode): the state returns to
+ * before EHLO (RFC 3207 4.2), and SASL gets the TLS properties (EXTERNAL, channel binding).
+ */
+void session_tls_started(struct session *s, const struct sess_tls *t);
 /* Give the core LEN octets read from the client. */
 enum sess_action session_input(struct session *s, const char *buf, size_t len);
 /* The client closed the connection. */

@@ -2,7 +2,8 @@
  * bclient.c - the customer's side of the ODMR handshake for the benchmark's C clients.
  *
  * Blocking, one reply at a time (odmrd offers no PIPELINING). CRAM-MD5 is computed with
- * OpenSSL's libcrypto (HMAC-MD5, base64): dependency libssl-dev, benchmark only.
+ * OpenSSL's libcrypto (HMAC-MD5, base64), STARTTLS with its libssl (the same client for odmrd and
+ * Postfix, so their server-side costs compare): dependency libssl-dev, benchmark only.
  * Trusts the server under test only as far as the buffer: an over-long reply is an error.
  */
 #define _GNU_SOURCE
@@ -32,6 +33,8 @@ int bc_write(struct bc_conn *c, const char *s)
 {
 	size_t len = strlen(s);
 
+	if (c->ssl != NULL)
+		return SSL_write(c->ssl, s, (int)len) == (int)len ? 0 : -1;
 	while (len > 0) {
 		ssize_t n = write(c->out, s, len);
 		if (n < 0 && errno == EINTR)
@@ -69,12 +72,15 @@ int bc_reply(struct bc_conn *c, char *last, size_t lastlen)
 		if (c->len == sizeof c->buf)
 			return -1;
 		struct pollfd p = { .fd = c->in, .events = POLLIN };
-		int r = poll(&p, 1, c->timeout_ms > 0 ? c->timeout_ms : 20000);
+		int r = c->ssl && SSL_pending(c->ssl) ? 1 : poll(&p, 1, c->timeout_ms > 0 ? c->timeout_ms : 20000);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return -1;
-		ssize_t n = read(c->in, c->buf + c->len, sizeof c->buf - c->len);
+		ssize_t n = c->ssl ? SSL_read(c->ssl, c->buf + c->len, (int)(sizeof c->buf - c->len)) :
+			read(c->in, c->buf + c->len, sizeof c->buf - c->len);
+		if (c->ssl && n <= 0 && SSL_get_error(c->ssl, (int)n) == SSL_ERROR_WANT_READ)
+			continue;   /* a record that was not data (a session ticket) */
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -90,9 +96,10 @@ void bc_wait_eof(struct bc_conn *c)
 
 	for (;;) {
 		struct pollfd p = { .fd = c->in, .events = POLLIN };
-		if (poll(&p, 1, c->timeout_ms > 0 ? c->timeout_ms : 20000) <= 0)
+		if (!(c->ssl && SSL_pending(c->ssl)) && poll(&p, 1, c->timeout_ms > 0 ? c->timeout_ms : 20000) <= 0)
 			return;
-		if (read(c->in, tmp, sizeof tmp) <= 0)
+		int n = c->ssl ? SSL_read(c->ssl, tmp, sizeof tmp) : (int)read(c->in, tmp, sizeof tmp);
+		if (n <= 0 && !(c->ssl && SSL_get_error(c->ssl, n) == SSL_ERROR_WANT_READ))
 			return;
 	}
 }
@@ -136,10 +143,53 @@ int bc_login(struct bc_conn *c, const char *user, const char *pass)
 		return code < 0 ? -1 : -code;
 	if (bc_write(c, "EHLO bench.test\r\n") < 0 || bc_reply(c, NULL, 0) != 250)
 		return -1;
+	if (c->tls != NULL) {
+		if (bc_write(c, "STARTTLS\r\n") < 0 || bc_reply(c, NULL, 0) != 220 || c->len != 0)
+			return -6;
+		c->ssl = SSL_new(c->tls);
+		SSL_set_fd(c->ssl, c->in);
+		if (c->sess != NULL)
+			SSL_set_session(c->ssl, c->sess);
+		if (SSL_connect(c->ssl) != 1)
+			return -7;
+		c->resumed = SSL_session_reused(c->ssl);
+		if (bc_write(c, "EHLO bench.test\r\n") < 0 || bc_reply(c, NULL, 0) != 250)
+			return -8;
+	}
 	if (bc_write(c, "AUTH CRAM-MD5\r\n") < 0 || bc_reply(c, last, sizeof last) != 334)
 		return -2;
 	if (bc_cram(user, pass, last + 4, cmd, sizeof cmd) < 0 || bc_write(c, cmd) < 0)
 		return -3;
 	code = bc_reply(c, NULL, 0);
 	return code == 235 ? 235 : code < 0 ? -4 : -code;
+}
+
+/* See bclient.h. */
+SSL_CTX *bc_tls_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx != NULL)
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+	return ctx;
+}
+
+/* See bclient.h. */
+void bc_close(struct bc_conn *c)
+{
+	if (c->ssl == NULL)
+		return;
+	/* Without our close_notify, SSL_free marks the session not resumable. */
+	SSL_shutdown(c->ssl);
+	if (c->resume) {
+		SSL_SESSION *s = SSL_get1_session(c->ssl);
+		if (s != NULL && SSL_SESSION_is_resumable(s)) {
+			SSL_SESSION_free(c->sess);
+			c->sess = s;
+		} else {
+			SSL_SESSION_free(s);
+		}
+	}
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 }

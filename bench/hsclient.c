@@ -7,7 +7,9 @@
  * The customer's side of the dialogue is bench/bclient.c (CRAM-MD5 via libcrypto: libssl-dev).
  *
  * usage: hsclient -p PORT -m odmr|smtp -u USER -w PASS [-d DOMAIN] [-e CODE] [-n N] [-c CONC]
- *                 [-o CSV] [-R READYFILE -G GOFILE] [-x -- COMMAND ARGS...]
+ *                 [-o CSV] [-R READYFILE -G GOFILE] [-T [-r]] [-x -- COMMAND ARGS...]
+ *   -T        STARTTLS after the first EHLO (then EHLO again): the TLS handshake is timed too
+ *   -r        with -T: offer each thread's previous session (resumption); the first is full
  *   -n N      total handshakes (default 100), shared by -c CONC threads (default 1)
  *   -e CODE   expected final code (odmr: ATRN reply, default 450; smtp: 235)
  *   -o CSV    one line per handshake: thread,seq,start_us,latency_us,code
@@ -16,7 +18,8 @@
  *   -x        no TCP: socketpair, fork+exec COMMAND with the other end on fd 0/1 (e.g. valgrind
  *             odmrd), run one handshake over it, wait for COMMAND; exit status 0 if all went well.
  *             With -n N: N such sessions one after the other; prints COMMAND's CPU per session
- *             (getrusage of the reaped children: exec, dynamic linking, session, exit; no inetd).
+ *             (getrusage of the reaped children: exec, dynamic linking, session, exit; no inetd);
+ *             with -T -r the later ones resume the previous session.
  * Prints one summary line: n= ok= err= wall_s= rate_per_s= p50_ms= p90_ms= p99_ms= min_ms= max_ms=
  */
 #define _GNU_SOURCE
@@ -48,6 +51,9 @@ static char **exec_argv;
 static int exec_n;  /* -x with -n: sessions to run (0: one, old output) */
 static atomic_int next_seq, n_ok, n_err, n_held;
 static int io_timeout_ms = 20000;
+static int use_tls, use_resume;
+static SSL_CTX *tls_ctx;
+static atomic_int n_resumed;
 
 struct rec { int thread, seq; long long start_us, lat_us; int code; };
 static struct rec *recs;
@@ -101,6 +107,9 @@ static int handshake(struct bc_conn *c, long long t0, long long *lat, int hold)
 	*lat = bc_now_us() - t0;
 	if (bc_write(c, "QUIT\r\n") == 0 && bc_reply(c, NULL, 0) == 221)
 		bc_wait_eof(c);
+	if (c->resumed)
+		atomic_fetch_add(&n_resumed, 1);
+	bc_close(c);
 	return code;
 }
 
@@ -124,8 +133,10 @@ static void *worker(void *arg)
 {
 	int tid = (int)(long)arg;
 	int hold = ready_file != NULL;
-	struct bc_conn *c = malloc(sizeof *c);
+	struct bc_conn *c = calloc(1, sizeof *c);
 
+	c->tls = use_tls ? tls_ctx : NULL;
+	c->resume = use_resume;
 	for (;;) {
 		int seq = atomic_fetch_add(&next_seq, 1);
 		if (seq >= total)
@@ -138,6 +149,7 @@ static void *worker(void *arg)
 		if (fd >= 0) {
 			c->in = c->out = fd;
 			c->len = 0;
+			c->resumed = 0;
 			code = handshake(c, t0, &lat, hold);
 			close(fd);
 		}
@@ -163,8 +175,11 @@ static int cmp_ll(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* One session with COMMAND on a socketpair (fd 0/1, as inetd passes a socket); 0 if it went well. */
-static int exec_one(long long *lat)
+/*
+ * One session with COMMAND on a socketpair (fd 0/1, as inetd passes a socket); 0 if it went well.
+ * C carries the TLS session to offer (-r) from one run to the next.
+ */
+static int exec_one(struct bc_conn *c, long long *lat)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -177,16 +192,16 @@ static int exec_one(long long *lat)
 		_exit(127);
 	}
 	close(sv[1]);
-	struct bc_conn *c = calloc(1, sizeof *c);
 	c->in = c->out = sv[0];
+	c->len = 0;
+	c->resumed = 0;
 	io_timeout_ms = 120000;
 	int code = handshake(c, bc_now_us(), lat, 0);
 	close(sv[0]);
 	int st = 0;
 	waitpid(pid, &st, 0);
-	free(c);
 	if (exec_n == 0)
-		printf("exec code=%d latency_ms=%.3f status=%d\n", code, *lat / 1000.0, st);
+		printf("exec code=%d latency_ms=%.3f status=%d resumed=%d\n", code, *lat / 1000.0, st, c->resumed);
 	return code == expect && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
 
@@ -195,26 +210,37 @@ static int run_exec(void)
 {
 	struct rusage r0, r1;
 	long long lat = 0;
-	int err = 0;
+	int err = 0, resumed = 0;
+	struct bc_conn *c = calloc(1, sizeof *c);
 
-	if (exec_n == 0)
-		return exec_one(&lat);
+	if (c == NULL)
+		return 1;
+	c->tls = use_tls ? tls_ctx : NULL;
+	c->resume = use_resume;
+	if (exec_n == 0) {
+		err = exec_one(c, &lat);
+		free(c);
+		return err;
+	}
 	getrusage(RUSAGE_CHILDREN, &r0);
-	for (int i = 0; i < exec_n; i++)
-		err += exec_one(&lat);
+	for (int i = 0; i < exec_n; i++) {
+		err += exec_one(c, &lat);
+		resumed += c->resumed;
+	}
 	getrusage(RUSAGE_CHILDREN, &r1);
+	free(c);
 #define TV_US(a, b) ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_usec - a.tv_usec))
 	double us = TV_US(r0.ru_utime, r1.ru_utime), sy = TV_US(r0.ru_stime, r1.ru_stime);
-	printf("exec n=%d err=%d cpu_ms=%.4f user_ms=%.4f sys_ms=%.4f minflt=%.1f\n", exec_n, err,
+	printf("exec n=%d err=%d cpu_ms=%.4f user_ms=%.4f sys_ms=%.4f minflt=%.1f resumed=%d\n", exec_n, err,
 	       (us + sy) / 1000.0 / exec_n, us / 1000.0 / exec_n, sy / 1000.0 / exec_n,
-	       (double)(r1.ru_minflt - r0.ru_minflt) / exec_n);
+	       (double)(r1.ru_minflt - r0.ru_minflt) / exec_n, resumed);
 	return err ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
 	int opt, n_given = 0;
-	while ((opt = getopt(argc, argv, "h:p:m:u:w:d:e:n:c:o:R:G:x")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:m:u:w:d:e:n:c:o:R:G:xTr")) != -1) {
 		switch (opt) {
 		case 'h': host = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -224,6 +250,8 @@ int main(int argc, char **argv)
 		case 'd': domain = optarg; break;
 		case 'e': expect = atoi(optarg); break;
 		case 'n': total = atoi(optarg); n_given = 1; break;
+		case 'T': use_tls = 1; break;
+		case 'r': use_resume = 1; break;
 		case 'c': conc = atoi(optarg); break;
 		case 'o': csv_path = optarg; break;
 		case 'R': ready_file = optarg; break;
@@ -236,6 +264,8 @@ int main(int argc, char **argv)
 	}
 	if (expect < 0)
 		expect = mode_odmr ? 450 : 235;
+	if (use_tls && (tls_ctx = bc_tls_ctx()) == NULL)
+		return 2;
 	if (exec_argv) {
 		exec_argv = argv + optind;
 		if (!*exec_argv)
@@ -299,5 +329,7 @@ int main(int argc, char **argv)
 #define PCT(p) (k ? lat[(int)((k - 1) * (p))] / 1000.0 : -1.0)
 	printf("n=%d ok=%d err=%d wall_s=%.3f rate_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f min_ms=%.3f max_ms=%.3f\n",
 	       total, (int)n_ok, (int)n_err, wall, n_ok / wall, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.0), PCT(1.0));
+	if (use_tls)
+		fprintf(stderr, "hsclient: %d of %d TLS handshakes resumed a session\n", (int)n_resumed, total);
 	return n_err ? 1 : 0;
 }

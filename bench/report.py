@@ -560,6 +560,61 @@ plot 'tp.dat' using 2:xtic(1) title 'ODMR, fetchmail', '' using 3 title 'ODMR, C
 """)
     p("![throughput](throughput.png)", "")
 
+# ------------------------------------------------------------------------------------------------
+p("## TLS (issue 10)", "")
+libs = readfile("tls-libs.md")
+if libs:
+    p("### The library choice (bench/tls/measure.sh)", "", *[l for l in libs if not l.startswith("# ")], "")
+tcpu = rows("tls_cpu_summary.csv")
+if not tcpu:
+    p("part tls not run", "")
+else:
+    p("### CPU per session, STARTTLS + AUTH CRAM-MD5 (+ ATRN for odmrd), sequential, same client", "",
+      "odmrd under xinetd (server CPU = the reaped odmrd processes), ECDSA P-256 chain, ticket keys from "
+      "tls_ticket_key_file; Postfix smtpd with the same chain (`smtpd_tls_chain_files`), tickets via tlsmgr, "
+      "CPU of the whole instance. *resumed*: each session offers the previous one's ticket. "
+      "*default* is a plaintext odmrd session for reference (the plaintext cost must not grow with TLS).", "",
+      "| server | CPU ms per session | ratio vs Postfix STARTTLS+AUTH (full) |", "|---|---|---|")
+    by = {}
+    for r in tcpu:
+        by.setdefault(r["server"], []).append(fnum(r["server_cpu_ms_per_session"]))
+    pft = mmm(by.get("postfix-tls", []))
+    for name, label, target in [("postfix-tls", "Postfix smtpd, STARTTLS + AUTH, full handshake", None),
+                                ("postfix-tls-resumed", "Postfix smtpd, STARTTLS + AUTH, resumed", None),
+                                ("tls", "odmrd as shipped, STARTTLS + AUTH + ATRN, full handshake", 2.0),
+                                ("tls-resumed", "odmrd as shipped, resumed", None),
+                                ("tls-plug", "odmrd, private plugin dir, full handshake", 2.0),
+                                ("tls-plug-resumed", "odmrd, private plugin dir, resumed", None),
+                                ("default", "odmrd as shipped, plaintext session (reference)", None)]:
+        v = mmm(by.get(name, []))
+        if v is None:
+            continue
+        p("| %s | %s | %s |" % (label, fmt(v, 2), "—" if name == "postfix-tls" else rfmt(ratio(v, pft), target)))
+    p("")
+tcg = rows("tls_callgrind_summary.csv")
+if tcg:
+    p("### Instructions (callgrind)", "",
+      "One odmrd process on a socketpair (`hsclient -x`), from exec to exit: a plaintext session on the "
+      "TLS-enabled configuration (the module is never loaded), a full STARTTLS session, and the next one "
+      "resuming it. relay5m-*: instructions inside relay_step for one 5 MB message (bench/tls/relay5m).", "",
+      "| run | Ir |", "|---|---|")
+    for r in tcg:
+        ir = fnum(r["Ir"])
+        p("| %s | %s |" % (r["variant"], "{:,}".format(int(ir)) if ir else "n/a"))
+    p("")
+r5 = rows("tls_relay5m.csv")
+if r5:
+    p("### A 5 MB message in the reversed state (bench/tls/relay5m: odmrd's relay.c + conn.c)", "",
+      "*tls-lines*: one TLS record per line, as odmrd sends to the customer (fetchmail --ssl stalls "
+      "otherwise); *tls-blocks*: records as large as the writes, for comparison only.", "",
+      "| mode | relay CPU ms | wall ms | MB/s |", "|---|---|---|---|")
+    for m in ["plain", "tls-lines", "tls-blocks"]:
+        c = mmm([fnum(r["relay_cpu_ms"]) for r in r5 if r["mode"] == m])
+        w = mmm([fnum(r["wall_ms"]) for r in r5 if r["mode"] == m])
+        if c:
+            p("| %s | %s | %s | %.1f |" % (m, fmt(c, 1), fmt(w, 0), 5 * 1000.0 / w[0] if w and w[0] else 0))
+    p("")
+
 # The hand-written analysis (bench/analysis.md, if present) is appended after the figures.
 analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
 with open(os.path.join(R, "REPORT.md"), "w") as f:

@@ -7,7 +7,7 @@
 #
 #   BENCH_QUICK=1   smoke run (~3 min): 2 repetitions, fewer handshakes, small queues, maps up to 10k
 #   BENCH_REPS=N    repetitions per figure (default 5; medians with min and max are reported)
-#   BENCH_ONLY="hs cpu cg mem map tp"   run only these parts (report uses what exists)
+#   BENCH_ONLY="hs cpu cg mem map tp tls"   run only these parts (report uses what exists)
 #   BENCH_TP_SMALL=N, BENCH_TP_PATHS="customer direct1"  throughput: queue size, paths (A/B runs)
 #   BENCH_FM_WRAP="strace -tt -o F"  prefix for fetchmail in the throughput runs (diagnosis)
 #   BENCH_RESULTS=DIR  write results there instead of bench/results (a partial run into
@@ -31,6 +31,10 @@
 #   mem  smaps_rollup of one session after AUTH, 200 concurrent sessions, and during the relay
 #   map  ATRN latency vs customer-map size (10, 10k, 1M), map build time
 #   tp   reversed-state throughput: held Postfix queue -> odmrd -> fetchmail -> sink vs direct
+#   tls  CPU per session with STARTTLS + AUTH CRAM-MD5 + ATRN under xinetd (full handshake and
+#        resumed), vs Postfix smtpd doing STARTTLS + AUTH with the same ECDSA P-256 key and client;
+#        callgrind Ir of a plaintext, a full-TLS and a resumed session; the TLS library candidates
+#        (bench/tls/measure.sh) and a 5 MB message relayed plain / TLS per line (bench/tls/relay5m)
 set -u
 export LC_ALL=C
 
@@ -40,7 +44,7 @@ R=${BENCH_RESULTS:-$B/results}
 W=$B/work
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-5}   # QUICK: 2, see below
-ONLY=${BENCH_ONLY:-"hs cpu cg mem map tp"}
+ONLY=${BENCH_ONLY:-"hs cpu cg mem map tp tls"}
 SASLDIR=/usr/lib/x86_64-linux-gnu/sasl2
 
 if [ "$QUICK" = 1 ]; then
@@ -109,12 +113,12 @@ rm -rf "$W"
 mkdir -p "$W" "$R"
 rm -f "$R/variants.txt"
 chmod 755 "$W"
-if want hs && want cpu && want cg && want mem && want map && want tp; then
+if want hs && want cpu && want cg && want mem && want map && want tp && want tls; then
 	rm -f "$R"/*.csv "$R"/*.png "$R"/*.txt "$R"/callgrind.* "$R"/REPORT.md
 fi
 log "mode: $([ "$QUICK" = 1 ] && echo QUICK || echo FULL), reps=$REPS, parts: $ONLY"
 
-if ! { want hs && want cpu && want cg && want mem && want map && want tp; } && [ -s "$R/machine.txt" ]; then
+if ! { want hs && want cpu && want cg && want mem && want map && want tp && want tls; } && [ -s "$R/machine.txt" ]; then
 	MACHINE_OUT=$R/machine-rerun.txt   # a partial re-run keeps the full run's machine.txt
 else
 	MACHINE_OUT=$R/machine.txt
@@ -158,7 +162,7 @@ build_variant() { # build_variant NAME [PATCH...]
 			return 1
 		fi
 	done
-	make -s -C "$d" odmrd odmrd-map >"$d/build.log" 2>&1 || { log "build $name failed: $(tail -3 "$d/build.log")"; return 1; }
+	make -s -C "$d" odmrd odmrd-map odmrd-tls.so >"$d/build.log" 2>&1 || { log "build $name failed: $(tail -3 "$d/build.log")"; return 1; }
 }
 # BENCH_BASELINE: the same from a commit, for before/after in one run.
 build_baseline() {
@@ -190,8 +194,8 @@ else
 fi
 ODMRD=$W/build/base/odmrd
 ODMRD_MAP=$W/build/base/odmrd-map
-gcc -O2 -Wall -o "$W/hsclient" "$B/hsclient.c" "$B/bclient.c" -lcrypto -lpthread || die "hsclient build failed (needs libssl-dev)"
-gcc -O2 -Wall -o "$W/sink" "$B/sink.c" "$B/bclient.c" -lcrypto || die "sink build failed"
+gcc -O2 -Wall -o "$W/hsclient" "$B/hsclient.c" "$B/bclient.c" -lssl -lcrypto -lpthread || die "hsclient build failed (needs libssl-dev)"
+gcc -O2 -Wall -o "$W/sink" "$B/sink.c" "$B/bclient.c" -lssl -lcrypto || die "sink build failed"
 gcc -O2 -Wall -static -o "$W/floor" "$B/floor.c" || die "floor build failed (static libc: libc6-dev)"
 gcc -O2 -Wall -o "$W/unitcost" "$B/unitcost.c" || die "unitcost build failed"
 # saslfloor: the floor + odmrd's own auth.c/config.c/log.c/net.c objects, as built for odmrd above.
@@ -264,6 +268,13 @@ conf default
 cp "$W/sasldb" "$W/sasldb-nobody" && cp "$W/map10.src.db" "$W/map10-nobody.db" && chmod 644 "$W/sasldb-nobody" "$W/map10-nobody.db"
 conf privsep "user = nobody" "sasl_sasldb_path = $W/sasldb-nobody" "customer_map = $W/map10-nobody.db"
 conf plug-cram "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
+# TLS (part tls): a throwaway PKI made here (tests/lib/tls.sh), ECDSA P-256 chain, ticket keys.
+. "$TOP/tests/lib/tls.sh"
+tls_mk_pki "$W/pki" >/dev/null || die "test PKI"
+TLS_CONF=("tls_cert_file = $W/pki/srv-ec.crt" "tls_key_file = $W/pki/srv-ec.key"
+	"tls_ticket_key_file = $W/pki/tickets.key" "tls_module = $W/build/base/odmrd-tls.so")
+conf tls "${TLS_CONF[@]}"
+conf tls-plug "${TLS_CONF[@]}" "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
 conf scram "sasl_mech_list = SCRAM-SHA-256 CRAM-MD5"
 for n in $MAPS; do
 	conf "map$n" "customer_map = $W/map$n.src.db" "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
@@ -308,6 +319,10 @@ xsvc() { # xsvc KEY BINARY CONFNAME [XINETD_CONF]: one service stanza, its port 
 xsvc default "$ODMRD" default
 xsvc plug-cram "$ODMRD" plug-cram
 xsvc scram "$ODMRD" scram
+if want tls; then
+	xsvc tls "$ODMRD" tls
+	xsvc tls-plug "$ODMRD" tls-plug
+fi
 # The floor: the same xinetd service spawning a static canned-reply program (bench/floor.c), and
 # the floor with odmrd's SASL code (bench/saslfloor.c, same config).
 xsvc floor "$W/floor" default
@@ -349,6 +364,11 @@ chmod 755 "$W/sasl-pf"
 PF_DOMAINS="a.example" pf_setup "$W/pfhs" "$W/pfhs-run" a.example || die "pf_setup pfhs"
 PF_INSTANCES+=("$W/pfhs")
 printf '127.0.0.1:%s inet n - n - - smtpd\n' "$PF_SMTPD_PORT" >>"$PF_CONF/master.cf"
+# The same smtpd with STARTTLS, the same ECDSA chain as odmrd's, and tlsmgr for its ticket keys.
+PF_TLS_PORT=$(free_port)
+printf '127.0.0.1:%s inet n - n - - smtpd -o smtpd_tls_security_level=may -o smtpd_tls_chain_files=%s,%s\n' \
+	"$PF_TLS_PORT" "$W/pki/srv-ec.key" "$W/pki/srv-ec.crt" >>"$PF_CONF/master.cf"
+printf 'tlsmgr unix - - n 1000? 1 tlsmgr\n' >>"$PF_CONF/master.cf"
 # Debian's smtpd looks for $config_directory/sasl/smtpd.conf (seen with strace), so put it there too.
 mkdir -p "$PF_CONF/sasl" && cp "$W/sasl-pf/smtpd.conf" "$PF_CONF/sasl/smtpd.conf"
 postconf -c "$PF_CONF" -e \
@@ -366,6 +386,9 @@ log "Postfix smtpd (Cyrus SASL, sasldb) on port $PF_SMTPD_PORT"
 # Sanity: one handshake each.
 "$HS" -p "${PORT[default]}" -m odmr -n 1 >/dev/null || die "odmrd handshake failed: $(tail -3 "$W/odmrd-default.log")"
 "$HS" -p "$PF_SMTPD_PORT" -m smtp -n 1 >/dev/null || die "Postfix AUTH failed: $(tail -5 "$W/pfhs/maillog")"
+if want tls; then
+	"$HS" -p "$PF_TLS_PORT" -m smtp -T -n 1 >/dev/null || die "Postfix STARTTLS + AUTH failed: $(tail -5 "$W/pfhs/maillog")"
+fi
 for k in "${!PORT[@]}"; do
 	"$HS" -p "${PORT[$k]}" -m odmr -n 1 >/dev/null || die "odmrd service $k handshake failed"
 done
@@ -420,9 +443,10 @@ cpu_server() {
 }
 
 # --- part hs + cpu: handshake latency, concurrency, CPU per session ------------------------------
-hs_run() { # hs_run SERVER PORT MODE N CONC REP [LABEL]: LABEL (default CONC) names the run
+hs_run() { # hs_run SERVER PORT MODE N CONC REP [LABEL]: LABEL (default CONC) names the run; HS_EXTRA: more hsclient options
 	local server=$1 port=$2 mode=$3 n=$4 c=$5 rep=$6 label=${7:-$5} out
-	out=$("$HS" -p "$port" -m "$mode" -n "$n" -c "$c" -o "$R/raw_hs_${server}_c${label}_r${rep}.csv" 2>>"$W/hs.err")
+	# shellcheck disable=SC2086
+	out=$("$HS" -p "$port" -m "$mode" -n "$n" -c "$c" ${HS_EXTRA:-} -o "$R/raw_hs_${server}_c${label}_r${rep}.csv" 2>>"$W/hs.err")
 	echo "$server,$label,$rep,$(echo "$out" | sed 's/[a-z0-9_]*=//g; s/ /,/g')" >>"$R/hs_summary.csv"
 }
 declare -A FSPID
@@ -589,6 +613,70 @@ if want map; then
 			out=$("$HS" -p "${PORT[map$n]}" -m odmr -n "$N_MAP" -o "$R/raw_map_${n}_r$rep.csv")
 			echo "$n,$rep,$(echo "$out" | sed 's/[a-z0-9_]*=//g; s/ /,/g')" >>"$R/map_summary.csv"
 		done
+	done
+fi
+
+# --- part tls: what TLS costs per session, vs Postfix smtpd doing the same ------------------------------
+# Sequential sessions, CPU from /proc accounting as in part cpu: odmrd under xinetd doing STARTTLS +
+# AUTH CRAM-MD5 + ATRN (full handshake; then resumed with the ticket of the previous session, keys
+# from tls_ticket_key_file), Postfix smtpd doing STARTTLS + AUTH CRAM-MD5 with the same ECDSA P-256
+# chain and the same client (full; resumed: Postfix's own tickets via tlsmgr). Plus callgrind Ir
+# of one plaintext, one full-TLS and one resumed odmrd session (robust on a noisy machine).
+if want tls; then
+	echo "server,rep,n,server_cpu_ms_per_session,inetd_cpu_ms_per_session" >"$R/tls_cpu_summary.csv"
+	log "tls: warm-up"
+	[ -s "$R/hs_summary.csv" ] ||
+		echo "server,conc,rep,n,ok,err,wall_s,rate_per_s,p50_ms,p90_ms,p99_ms,min_ms,max_ms" >"$R/hs_summary.csv"
+	"$HS" -p "$PF_TLS_PORT" -m smtp -T -n 100 >/dev/null 2>&1
+	"$HS" -p "${PORT[tls]}" -m odmr -T -n 10 >/dev/null 2>&1
+	for rep in $(seq "$REPS"); do
+		log "tls rep $rep/$REPS"
+		for v in "postfix-tls:-T" "postfix-tls-resumed:-T -r"; do
+			c0=$(cpu_pf)
+			HS_EXTRA=${v#*:} hs_run "${v%%:*}" "$PF_TLS_PORT" smtp "$N_HS_PF" 1 "$rep" seq
+			c1=$(cpu_pf)
+			echo "${v%%:*},$rep,$N_HS_PF,$(echo "($c1 - $c0) * 1000 / $TCK / $N_HS_PF" | bc -l),0" >>"$R/tls_cpu_summary.csv"
+		done
+		for v in "default::" "tls:tls:-T" "tls-resumed:tls:-T -r" "tls-plug:tls-plug:-T" "tls-plug-resumed:tls-plug:-T -r"; do
+			name=${v%%:*} rest=${v#*:}
+			svc=${rest%%:*} opts=${rest#*:}
+			[ -z "$svc" ] && svc=$name
+			read -r x0 ch0 < <(cpu_server "$XINETD")
+			HS_EXTRA=$opts hs_run "$name" "${PORT[$svc]}" odmr "$N_HS" 1 "$rep" tls
+			sleep 0.2
+			read -r x1 ch1 < <(cpu_server "$XINETD")
+			echo "$name,$rep,$N_HS,$(echo "($ch1 - $ch0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($x1 - $x0) * 1000 / $TCK / $N_HS" | bc -l)" >>"$R/tls_cpu_summary.csv"
+		done
+	done
+	log "tls: callgrind of a plaintext, a full-TLS and a resumed session"
+	echo "variant,Ir" >"$R/tls_callgrind_summary.csv"
+	rm -f "$W"/cg-tls.*.out
+	"$HS" -x -- valgrind --tool=callgrind --callgrind-out-file="$W/cg-plain.out" "$ODMRD" -f "$W/odmrd-tls.conf" \
+		>"$W/cg-plain.txt" 2>&1 || log "callgrind plain: failed ($(tail -1 "$W/cg-plain.txt"))"
+	"$HS" -x -n 2 -T -r -- valgrind --tool=callgrind --callgrind-out-file="$W/cg-tls.%p.out" "$ODMRD" -f "$W/odmrd-tls.conf" \
+		>"$W/cg-tls.txt" 2>&1 || log "callgrind tls: failed ($(tail -1 "$W/cg-tls.txt"))"
+	echo "plain-on-tls-port,$(sed -n 's/^summary: //p' "$W/cg-plain.out")" >>"$R/tls_callgrind_summary.csv"
+	k=0
+	for f in $(ls -tr "$W"/cg-tls.*.out 2>/dev/null); do
+		k=$((k + 1))
+		echo "$([ $k = 1 ] && echo tls-full || echo tls-resumed),$(sed -n 's/^summary: //p' "$f")" >>"$R/tls_callgrind_summary.csv"
+		cp "$f" "$R/callgrind.tls-$k.out"
+	done
+	log "tls: the library candidates (bench/tls/measure.sh) and 5 MB relayed (relay5m)"
+	TLS_N=$([ "$QUICK" = 1 ] && echo 50 || echo 200) "$B/tls/measure.sh" "$R/tls-libs.md" >/dev/null 2>&1 ||
+		log "bench/tls/measure.sh failed"
+	make -s -C "$B/tls" relay5m >/dev/null 2>&1 || log "relay5m build failed"
+	echo "mode,rep,relay_cpu_ms,wall_ms" >"$R/tls_relay5m.csv"
+	for rep in $(seq "$REPS"); do
+		for m in plain tls-lines tls-blocks; do
+			out=$("$B/tls/relay5m" "$m" "$W/build/base/odmrd-tls.so" "$W/pki/srv-ec.crt" "$W/pki/srv-ec.key" 2>/dev/null)
+			echo "$m,$rep,$(echo "$out" | sed -n 's/.*relay_cpu_ms=\([0-9.]*\) wall_ms=\([0-9]*\).*/\1,\2/p')" >>"$R/tls_relay5m.csv"
+		done
+	done
+	for m in plain tls-lines; do
+		valgrind --tool=callgrind --callgrind-out-file="$W/cg-relay-$m.out" --toggle-collect=relay_step \
+			"$B/tls/relay5m" "$m" "$W/build/base/odmrd-tls.so" "$W/pki/srv-ec.crt" "$W/pki/srv-ec.key" >/dev/null 2>&1
+		echo "relay5m-$m,$(sed -n 's/^summary: //p' "$W/cg-relay-$m.out" | head -1)" >>"$R/tls_callgrind_summary.csv"
 	done
 fi
 

@@ -191,6 +191,28 @@ const char *auth_tried(const struct auth *a)
 	return a->phase == FZ_IDLE ? NULL : "fz\\x0auser";
 }
 
+bool auth_listed(const struct auth *a, const char *mech)
+{
+	FZ_CHECK(a == &fz_auth_obj);
+	return strcmp(mech, "EXTERNAL") == 0;   /* listed, never advertised: 535 */
+}
+
+enum auth_rc auth_reset(struct auth *a);
+
+enum auth_rc auth_tls(struct auth *a, unsigned ssf, const char *external_id, const char *cb_name,
+		      const unsigned char *cb, size_t cb_len)
+{
+	(void)ssf;
+	(void)external_id;
+	(void)cb_name;
+	(void)cb;
+	(void)cb_len;
+	FZ_CHECK(a == &fz_auth_obj);
+	/* TLS starts only before AUTH (STARTTLS is refused in and after an exchange). */
+	FZ_CHECK(a->phase != FZ_CONT && a->phase != FZ_OK);
+	return auth_reset(a);
+}
+
 enum auth_rc auth_reset(struct auth *a)
 {
 	FZ_CHECK(a == &fz_auth_obj);

@@ -75,10 +75,9 @@ enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen)
 	return HO_READY;
 }
 
-int handoff_run(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st)
+int handoff_run(struct handoff *h, struct conn *cust, struct ho_stats *st)
 {
-	(void)in_fd;
-	(void)out_fd;
+	(void)cust;
 	FZ_CHECK(h == &fz_ho_obj && h->live);
 	h->live = 0;
 	if (st != NULL)

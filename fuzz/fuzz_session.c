@@ -9,14 +9,17 @@
  *           bit2 auth_reset() fails; bits3-4 what ends a session still open when the input runs
  *           out (0 EOF, 1 idle timeout, 2 session timeout, 3 nothing); bit5 do NOT cut the stream
  *           after each CRLF (so lines can arrive pipelined); bit6 on SA_HANDOFF leave the handoff
- *           to session_free() instead of taking and running it; bit7 unused.
+ *           to session_free() instead of taking and running it; bit7 TLS configured (a
+ *           certificate, io.tls_prepare set: STARTTLS offered; SA_STARTTLS runs a fake handshake).
  *   byte 1  io.pending() answers: bit i%8 for the i-th call (call 0 is the greeting check).
  *   byte 2  handoff_prepare() statuses, two bits per call (0 READY 1 NOMAIL 2 BUSY 3 TEMPFAIL).
  *   byte 3  longest session_input() chunk (0: no limit) - 1 feeds octet by octet.
- *   byte 4  the N-th io.write() fails as if the peer were gone (0: none fails).
+ *   byte 4  bits0-6: the N-th io.write() fails as if the peer were gone (0: none fails);
+ *           bit7: io.tls_prepare() fails (STARTTLS answers 454).
  *   byte 5  config variant: bit0 greet_pause_ms 1 (the fake pause never sleeps); bit1 customer
  *           map missing (451); bit2 max_domains 1; bit3 soft/hard error limits 0/1; bit4
- *           max_auth_failures 1; bit5 hostname NULL (the core must fall back, never print "(null)").
+ *           max_auth_failures 1; bit5 hostname NULL (the core must fall back, never print "(null)");
+ *           bit6 tls_security_level = encrypt (else may); bit7 tls_auth_only.
  *   rest    the client's octets. Each 0xFF octet is removed and marks an extra chunk boundary.
  * Without bit5 the stream is also cut after every CRLF, as a client waiting for each reply would
  * send it.
@@ -38,7 +41,11 @@
  *   - handoff_prepare only after 235, for alice, with alice's domains (fake_handoff.c); every
  *     prepared handoff is released exactly once (taken and run, or aborted) by session_free;
  *   - auth.h is used in order (fake_auth.c); session_new/session_free balance.
- *   - after the core itself returned SA_CLOSE, more input is ignored and writes nothing.
+ *   - after the core itself returned SA_CLOSE, more input is ignored and writes nothing;
+ *   - STARTTLS: SA_STARTTLS only with TLS configured and not yet up, right after a single-line
+ *     220 to a STARTTLS line that ended the chunk, with nothing pending (CVE-2011-0411); STARTTLS
+ *     is listed in EHLO only then; after the handshake no 235 or 250-to-ATRN came before it under
+ *     encrypt (235 also under tls_auth_only), and an EHLO reply never lists STARTTLS again.
  *
  * Logs go to /dev/null (ODMRD_FUZZ_LOG=file to keep them); ODMRD_FUZZ_VERBOSE=1 prints each
  * transcript to stderr.
@@ -71,6 +78,10 @@
 #define FL_END_SHIFT 3
 #define FL_NO_CRLF_SPLIT 0x20
 #define FL_LEAVE_HANDOFF 0x40
+#define FL_TLS 0x80
+#define CV_ENCRYPT 0x40
+#define CV_AUTH_ONLY 0x80
+#define WF_TLS_PREPARE_FAILS 0x80
 
 #define CHUNK_MARK 0xFF
 #define TRANSCRIPT_MAX 65536
@@ -94,6 +105,12 @@ static struct {
 	int closing_sent;         /* 221/421/554 delivered */
 	int last_code;
 	int last_multiline;
+	int last_pending;         /* what io.pending() said last */
+	unsigned call_pending;    /* io.pending() calls during the current core call */
+	int tls_on;               /* TLS configured for this input */
+	int tls_up;               /* the fake handshake has run */
+	int tls_prepare_fails;
+	unsigned tls_prepares;
 	unsigned pauses;
 	/* everything fed to session_input, in order */
 	char *fed;
@@ -277,8 +294,14 @@ static int fz_write(void *ctx, const char *buf, size_t len)
 	fz.call_replies++;
 	fz.last_code = code;
 	fz.last_multiline = multi;
-	if (code == 235)
+	if (code == 235) {
 		fz_authenticated = 1;
+		/* No authentication before TLS where the configuration wants TLS first. */
+		if (fz.tls_on && !fz.tls_up)
+			FZ_CHECK(fz_cfv.tls_security_level != CF_TLS_ENCRYPT && !fz_cfv.tls_auth_only);
+	}
+	if (code == 250 && memmem(buf, len, "STARTTLS", 8) != NULL)
+		FZ_CHECK(fz.tls_on && !fz.tls_up);
 	if (code == 221 || code == 421 || code == 554)
 		fz.closing_sent = 1;
 	return 0;
@@ -294,12 +317,27 @@ static void fz_pause(void *ctx, unsigned ms)
 static int fz_pending(void *ctx)
 {
 	(void)ctx;
-	return (fz.pending_mask >> (fz.pending_calls++ % 8)) & 1;
+	fz.call_pending++;
+	fz.last_pending = (fz.pending_mask >> (fz.pending_calls++ % 8)) & 1;
+	return fz.last_pending;
 }
 
-/* The client line that ends at the end of what was fed (which must end in CRLF). */
-static int fz_last_line_is_atrn(void)
+static int fz_tls_prepare(void *ctx)
 {
+	(void)ctx;
+	FZ_CHECK(fz.tls_on && !fz.tls_up);
+	FZ_CHECK(!fz.last_pending);   /* checked before: nothing of the client's may be waiting */
+	fz.tls_prepares++;
+	return fz.tls_prepare_fails ? -1 : 0;
+}
+
+/* The client line that ends at the end of what was fed, if it is VERB alone or with arguments. */
+static int fz_last_line_is(const char *verb);
+
+/* The client line that ends at the end of what was fed (which must end in CRLF). */
+static int fz_last_line_is(const char *verb)
+{
+	size_t vl = strlen(verb);
 	size_t end = fz.fed_len;
 
 	if (end < 2 || fz.fed[end - 2] != '\r' || fz.fed[end - 1] != '\n')
@@ -311,8 +349,7 @@ static int fz_last_line_is_atrn(void)
 	if (start < 2)
 		start = 0;
 	size_t n = end - start;
-	return n >= 4 && strncasecmp(fz.fed + start, "ATRN", 4) == 0 &&
-	       (n == 4 || fz.fed[start + 4] == ' ');
+	return n >= vl && strncasecmp(fz.fed + start, verb, vl) == 0 && (n == vl || fz.fed[start + vl] == ' ');
 }
 
 /* Check what a core call returned against what was written during it. */
@@ -336,8 +373,18 @@ static void fz_after_call(enum sess_action a)
 		FZ_CHECK(fz_authenticated);
 		FZ_CHECK(fz_ho_live());
 		FZ_CHECK(fz.call_replies >= 1 && fz.last_code == 250 && !fz.last_multiline);
-		FZ_CHECK(fz_last_line_is_atrn());
+		FZ_CHECK(fz_last_line_is("ATRN"));
 		FZ_CHECK(fz.replies == fz.lines + 1);
+		if (fz.tls_on && !fz.tls_up)
+			FZ_CHECK(fz_cfv.tls_security_level != CF_TLS_ENCRYPT);
+		break;
+	case SA_STARTTLS:
+		FZ_CHECK(fz.tls_on && !fz.tls_up && !fz.tls_prepare_fails && !fz_authenticated);
+		FZ_CHECK(fz.call_replies >= 1 && fz.last_code == 220 && !fz.last_multiline);
+		/* the core asked whether more octets wait, after this line, and was told no */
+		FZ_CHECK(fz_last_line_is("STARTTLS") && fz.call_pending > 0 && !fz.last_pending);
+		FZ_CHECK(fz.replies == fz.lines + 1);
+		FZ_CHECK(!fz_ho_live());
 		break;
 	default:
 		FZ_CHECK(!"unknown sess_action");
@@ -356,8 +403,20 @@ static enum sess_action fz_feed(struct session *s, const char *buf, size_t len)
 	if (buf[len - 1] != '\n')
 		fz_log("", "\n", 1);
 	fz.call_replies = 0;
+	fz.call_pending = 0;
 	enum sess_action a = session_input(s, buf, len);
 	fz_after_call(a);
+	if (a == SA_STARTTLS) {
+		/* The handshake "succeeds": from here on the client speaks through TLS. */
+		static const struct tls_info info = { "TLSv1.3", "TLS_AES_128_GCM_SHA256", 128, false,
+						      false, false, "", "" };
+		static const unsigned char cb[32];
+		struct sess_tls t = { &info, "tls-exporter", cb, sizeof cb };
+		session_tls_started(s, &t);
+		fz.tls_up = 1;
+		fz_log("C: ", "(TLS handshake)\n", 16);
+		a = SA_CONTINUE;
+	}
 	return a;
 }
 
@@ -376,7 +435,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fz.fed == NULL)
 		abort();
 	fz.pending_mask = hdr[1];
-	fz.write_fail_at = hdr[4];
+	fz.write_fail_at = hdr[4] & ~WF_TLS_PREPARE_FAILS;
+	fz.tls_prepare_fails = (hdr[4] & WF_TLS_PREPARE_FAILS) != 0;
+	fz.tls_on = (hdr[0] & FL_TLS) != 0;
 	fz_auth_begin((hdr[0] & FL_RESET_FAILS) ? AUTH_TEMP : AUTH_OK);
 	fz_cfv = fz_cf;
 	if (hdr[5] & CV_GREET_PAUSE)
@@ -393,11 +454,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_cfv.max_auth_failures = 1;
 	if (hdr[5] & CV_NO_HOSTNAME)
 		fz_cfv.hostname = NULL;
+	if (fz.tls_on) {
+		fz_cfv.tls_cert_file = fz_map;   /* any path: the fake handshake never reads it */
+		fz_cfv.tls_key_file = fz_map;
+		fz_cfv.tls_security_level = (hdr[5] & CV_ENCRYPT) ? CF_TLS_ENCRYPT : CF_TLS_MAY;
+		fz_cfv.tls_auth_only = (hdr[5] & CV_AUTH_ONLY) != 0;
+	}
 	fz_ho_begin(hdr[2]);
 
 	char err[64];
 	struct auth *auth = (hdr[0] & FL_NO_AUTH) ? NULL : auth_open(&fz_cfv, NULL, NULL, err, sizeof err);
-	struct session_io io = { NULL, fz_write, fz_pause, fz_pending };
+	struct session_io io = { NULL, fz_write, fz_pause, fz_pending, fz.tls_on ? fz_tls_prepare : NULL };
 	struct session *s = session_new(&fz_cfv, &io, auth, "192.0.2.1");
 	FZ_CHECK(s != NULL);
 	fz_sessions_live++;
@@ -471,7 +538,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FZ_CHECK(ho == fz_ho_object());
 			FZ_CHECK(session_take_handoff(s) == NULL);
 			struct ho_stats st = { 0 };
-			handoff_run(ho, 0, 1, &st);
+			handoff_run(ho, NULL, &st);
 			session_set_result(s, st.result ? st.result : "done");
 		}
 	} else {

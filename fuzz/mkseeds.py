@@ -58,3 +58,11 @@ seed("31-long-auth-line", [E, "AUTH FAKE " + b("echo:" + "z" * 300)])
 seed("32-config-variants-greet-pause-no-map", [E, A, "ATRN"], cv=0x01 | 0x02)
 seed("33-config-variants-limits", [E, A, "ATRN a.example,b.example", "X"], cv=0x04 | 0x08)
 seed("34-config-variants-no-hostname", ["X", "Y", "Z", "W"], cv=0x20 | 0x08)
+# STARTTLS (flags bit7: TLS configured): good path, encrypt, tls_auth_only, injection, prepare failure.
+seed("40-starttls-good", [E, "STARTTLS", E, A, "ATRN a.example"], flags=0x80)
+seed("41-starttls-encrypt", [E, A, "ATRN", "STARTTLS", E, A, "ATRN a.example"], flags=0x80, cv=0x40)
+seed("42-starttls-auth-only", [E, A, "STARTTLS", "STARTTLS", E, "STARTTLS x", A, "STARTTLS"],
+     flags=0x80, cv=0x80)
+seed("43-starttls-injection", [E, "STARTTLS", "RSET"], flags=0x80 | 0x20)
+seed("44-starttls-pending", [E, "STARTTLS", E], flags=0x80, pending=0x04)
+seed("45-starttls-prepare-fails", [E, "STARTTLS", A, "ATRN a.example"], flags=0x80, wfail=0x80)

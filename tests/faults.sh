@@ -13,7 +13,7 @@
 # Parts (FAULTS_PARTS, default "pre mta kill sm"):
 #   pre   customer map missing/locked by a GDBM writer/empty/truncated/corrupt (+ seeded random
 #         corruption), unreadable map and sasldb for a non-root odmrd (user = nobody), sasldb a
-#         directory or corrupt, saslauthd down (PLAIN), and what a broken sasldb does when fd 2
+#         directory or corrupt, saslauthd down (PLAIN, under TLS), and what a broken sasldb does when fd 2
 #         is the customer's socket (as under xinetd).
 #   mta   postqueue missing or failing (451 before any 250, with mail queued), releasing
 #         (postqueue -s and -i) failing (451), Postfix stopped (451).
@@ -32,6 +32,7 @@
 . "$LIB/postfix.sh"
 . "$LIB/sendmail.sh"
 . "$LIB/e2e.sh"
+. "$LIB/tls.sh"
 
 PARTS=" ${FAULTS_PARTS:-pre mta kill sm} "
 # shellcheck disable=SC2034 # used by tests/lib/postfix.sh
@@ -214,10 +215,14 @@ if [[ $PARTS == *" pre "* ]]; then
 	logged "sasldb missing: log names the path" '454 sasl_sasldb_path .*no-such-sasldb: No such file'
 
 	e2e_log_mark
+	# PLAIN is offered only under TLS: the session does STARTTLS first (a throwaway test CA).
+	tls_mk_pki "$WORK/pki" >/dev/null || fail "test PKI (openssl)"
 	write_conf "$WORK/saslauthd.conf" sasl_pwcheck_method=saslauthd sasl_saslauthd_path=/nonexistent/mux \
-		sasl_mech_list="PLAIN CRAM-MD5"
+		sasl_mech_list="PLAIN CRAM-MD5" tls_cert_file="$WORK/pki/srv-ec.crt" \
+		tls_key_file="$WORK/pki/srv-ec.key" tls_module="$TOP/odmrd-tls.so"
 	pre_start "$WORK/saslauthd.conf"
-	tc "saslauthd down (sasl_saslauthd_path missing): AUTH PLAIN -> 454" "220 250 454 221" ehlo plain=$A quit
+	tc "saslauthd down (sasl_saslauthd_path missing): AUTH PLAIN (under TLS) -> 454" "220 250 220 250 454 221" \
+		ehlo starttls ehlo plain=$A quit
 	logged "saslauthd down: log says so" 'sasl: cannot connect to saslauthd server'
 	tc "saslauthd down: CRAM-MD5 still works from the auxprop sasldb -> 235" "220 250 235 221" \
 		ehlo cram=$A quit
@@ -550,7 +555,7 @@ customer_fm() {
 		    smtphost 127.0.0.1/$(cat "$WORK/cust-$name.port")
 	EOF
 	chmod 600 "$home/fetchmailrc"
-	spawn env HOME="$home" FETCHMAILHOME="$home" fetchmail -f "$home/fetchmailrc" --nosyslog -v --pidfile "$home/fetchmail.pid" \
+	spawn env HOME="$home" FETCHMAILHOME="$home" "${T_FETCHMAIL[@]}" -f "$home/fetchmailrc" --nosyslog -v --pidfile "$home/fetchmail.pid" \
 		</dev/null >"$home/out" 2>&1
 	CUST_PID=$BG_PID
 }

@@ -22,17 +22,18 @@
 # A suite's own failing cases are shown but not counted unless STRICT_SUITES=1 (they are make
 # check's business); counted: the suite reaches its summary, no odmrd crashed, no report.
 # Prints one ok/FAIL line per case and "N passed, N failed". SAN_SUITES overrides the suites run
-# under the sanitizers (default "t-10-protocol t-50-hostile"), VG_SUITES those under valgrind
-# (default "t-10-protocol"). SANITIZE_LIMIT (seconds, default 570) bounds the whole run.
+# under the sanitizers (default "t-10-protocol t-50-hostile t-60-tls"), VG_SUITES those under
+# valgrind (default "t-10-protocol t-60-tls": TLS sessions, the TLS module dlopen'd by odmrd).
+# SANITIZE_LIMIT (seconds, default 1200) bounds the whole run.
 . "$(dirname "$0")/lib/common.sh"
 
 SAN_FLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
-SAN_SUITES=${SAN_SUITES:-t-10-protocol t-50-hostile}
-VG_SUITES=${VG_SUITES:-t-10-protocol}
+SAN_SUITES=${SAN_SUITES:-t-10-protocol t-50-hostile t-60-tls}
+VG_SUITES=${VG_SUITES:-t-10-protocol t-60-tls}
 JOBS=${JOBS:-2}
 T0=$SECONDS
 
-spawn bash -c "sleep ${SANITIZE_LIMIT:-570}; echo 'sanitize: SANITIZE_LIMIT reached' >&2; kill -TERM $$"
+spawn bash -c "sleep ${SANITIZE_LIMIT:-1200}; echo 'sanitize: SANITIZE_LIMIT reached' >&2; kill -TERM $$"
 WATCHDOG=$BG_PID
 
 for tool in gcc clang valgrind git make; do
@@ -83,7 +84,7 @@ san_report() { grep -hE -A3 -- "$SAN_ERE" "$@" 2>/dev/null | head -20; }
 run_suite() {
 	local dir=$1 suite=$2 log=$3
 	shift 3
-	env -u ODMRD -u ODMRD_MAP "$@" timeout -k 10 400 bash "$dir/tests/$suite.sh" </dev/null >"$log" 2>&1
+	env -u ODMRD -u ODMRD_MAP "$@" timeout -k 10 500 bash "$dir/tests/$suite.sh" </dev/null >"$log" 2>&1
 }
 
 # suite_result LOG: "N passed, N failed" line of a suite log.

@@ -189,12 +189,10 @@ tc "default mechanisms: SCRAM-SHA-256 not offered -> 504" "220 250 504" ehlo scr
 write_conf "$WORK/plain.conf" sasl_mech_list="CRAM-MD5 PLAIN"
 start_odmrd "$WORK/plain.conf" || t_summary
 TR=$WORK/plain.transcript
-tc "PLAIN listed by the admin -> advertised, 235" "220 250 235 453" --transcript "$TR" ehlo plain=$A atrn=a.example
-check "PLAIN listed by the admin is advertised" grep -q '^S: 250-AUTH .*PLAIN' "$TR"
-tc "PLAIN with a wrong password -> 535" "220 250 535" ehlo plain=alice:wrong
-log_wait 'AUTH PLAIN failed from 127\.0\.0\.1 user=alice: 535 ' 5
-check "log: failed PLAIN names user=alice" \
-	grep -q 'AUTH PLAIN failed from 127\.0\.0\.1 user=alice: 535 ' "$WORK/odmrd.log"
+# PLAIN and LOGIN are offered only under TLS, whatever the admin lists (issue 10; t-60-tls shows
+# them listed and working after STARTTLS, and a wrong password refused there).
+tc "PLAIN listed by the admin, no TLS -> not offered, 504" "220 250 504 235" --transcript "$TR" ehlo plain=$A cram=$A
+check "PLAIN listed by the admin is not advertised in the clear" sh -c "! grep -q '^S: 250-AUTH .*PLAIN' '$TR'"
 
 # --- what a session loads, and when (ld.so's own trace: LD_DEBUG, one file per process) ---
 # ld_trace_of N: the LD_DEBUG output of the odmrd that served connection N of the last inetd1.py.

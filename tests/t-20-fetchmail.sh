@@ -53,7 +53,7 @@ fm() {
 	printf 'poll 127.0.0.1 protocol ODMR %suser "%s" password "%s"\n' "${fm_rc_extra:-}" "$user" "$pass" >"$rc"
 	chmod 600 "$rc"
 	echo "# $name" >"$FM_OUT"
-	HOME=$HOME_DIR FETCHMAILHOME=$HOME_DIR timeout 60 fetchmail -f "$rc" --nosyslog -v \
+	HOME=$HOME_DIR FETCHMAILHOME=$HOME_DIR timeout 60 "${T_FETCHMAIL[@]}" -f "$rc" --nosyslog -v \
 		--timeout 20 --pidfile "$HOME_DIR/fetchmail.pid" --protocol ODMR --service "$port" \
 		--fetchdomains "$doms" --smtphost "127.0.0.1/$SINK" -u "$user" 127.0.0.1 \
 		</dev/null >>"$FM_OUT" 2>&1

@@ -21,6 +21,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/postfix.sh"
 . "$LIB/e2e.sh"
+. "$LIB/tls.sh"
 
 PF_TIMEOUT=30
 RUNDIR=$WORK/run
@@ -561,12 +562,52 @@ else
 	fail "hung postqueue: the client finished" "$(cat "$WORK/hang/client.out" 2>/dev/null)"
 fi
 
+# --- 7. the same over TLS: real fetchmail --ssl --sslcertck, odmrd in wrapper mode ------------------
+# The reversed state runs inside the TLS session, and fetchmail --ssl stalls on lines that share a
+# TLS record with an earlier one (shared/notes/fetchmail.md): the content set and 200 messages
+# again, each exactly once, byte-for-byte, nothing of bob's, nothing left behind.
+
+tls_mk_pki "$WORK/pki" || fail "TLS: test PKI"
+write_conf "$WORK/tls.conf" run_dir="$RUNDIR" postqueue=/usr/sbin/postqueue postfix_config_dir="$PF_CONF" \
+	tls_cert_file="$WORK/pki/srv-ec.crt" tls_key_file="$WORK/pki/srv-ec.key" \
+	tls_module="$TOP/odmrd-tls.so" tls_wrappermode=yes
+start_odmrd "$WORK/tls.conf" || t_summary
+TLS_PORT=$PORT
+PORT=$MAIN_PORT
+e2e_reinject pf_send tls dots latin1 utf8 big twodom nullsender
+for i in $(seq -w 1 200); do
+	e2e_reinject pf_send tls "bulk-$i" || { fail "TLS: queue bulk message $i"; break; }
+done
+e2e_reinject pf_send tls bobonly
+check "TLS: 207 messages held" settle 207
+E2E_FM_OPTS="ssl sslcertck sslcertfile $WORK/pki/ca.crt sslcommonname provider.test"
+e2e_sink_start tls-alice
+sess tls-alice alice a.example,b.example 0 'atrn=250 code=250 result=done' "$TLS_PORT"
+TLS_MS=$FM_MS
+verify "TLS: content set and 200 messages through fetchmail --ssl, each once, intact" "$SINK_DIR" \
+	tls-dots tls-latin1 tls-utf8 tls-big tls-twodom tls-nullsender 'tls-bulk-*'
+expect_match "TLS: fetchmail verified the certificate (sslcertck) and used TLS" "$(cat "$FM_OUT")" \
+	'(SSL|TLS) connection|Server certificate'
+expect_match "TLS: odmrd's summary line says tls=TLSv1.3" "$(e2e_log_new | grep 'session peer=')" \
+	'result=done tls=TLSv1\.3/TLS_[A-Z0-9_]+ cert=-$'
+expect_eq "TLS: odmrd counted 207 messages (one LMTP transaction per message and domain)" "$MSGS" 207
+expect_eq "TLS: nothing left queued for alice, bob's message still queued" \
+	"$(queued a.example) $(queued b.example) $(queued c.example)" "0 0 1"
+echo "# fetchmail --ssl, content set (5 MB) + 200 messages in one TLS session: ${TLS_MS} ms"
+e2e_sink_stop
+check "TLS: bob's message held" settle 1
+e2e_sink_start tls-bob
+sess tls-bob bob c.example 0 'atrn=250 code=250 result=done' "$TLS_PORT"
+verify "TLS: bob gets his message once, nothing of alice's" "$SINK_DIR" tls-bobonly
+e2e_sink_stop
+E2E_FM_OPTS=
+
 # --- whole run ----------------------------------------------------------------------------------
 
 all_sinks=$(find "$WORK" -maxdepth 1 -type d -name 'sink-*' | sort | paste -sd:)
 verify "whole run: every injected recipient delivered exactly once (except the rejected ones)" \
 	"$all_sinks" dots latin1 utf8 big twodom nullsender 'bulk-*' mixed bobonly forbob foralice \
-	tf okm verdicts=ok2@a.example verdicts=t2@a.example 'drop?' conc concbob early 'mid-*' newcust sqlmail
+	tf okm verdicts=ok2@a.example verdicts=t2@a.example 'drop?' conc concbob early 'mid-*' newcust sqlmail 'tls-*'
 expect_eq "whole run: queue empty" "$(pf_queue_json | wc -l)" 0
 check_no_crashes
 

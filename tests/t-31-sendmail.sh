@@ -30,6 +30,7 @@
 . "$LIB/sendmail.sh"
 # shellcheck source=tests/lib/e2e.sh
 . "$LIB/e2e.sh"
+. "$LIB/tls.sh"
 
 info() { printf '# %s\n' "$*"; }
 declare -A PW=([alice]=alice-secret [bob]=bob-secret)
@@ -117,6 +118,40 @@ settle() { sm_wait_queued "$1" 30 2>&1; }
 # envelopes: queued envelopes now.
 envelopes() { timeout 30 bash -c '. "$1"; SM_CF=$2 SM_SENDMAIL=$3 sm_queued_total' _ \
 	"$LIB/sendmail.sh" "$SM_CF" "$SM_SENDMAIL"; }
+
+# sm_feed_batch: queue the transactions in $WORK/batch.smtp through one "sendmail -bs -odq"
+# (replies in $WORK/batch.out), then empty the batch.
+sm_feed_batch() {
+	# sendmail -bs refuses a client that talks before its greeting ("554 SMTP protocol error"), so
+	# feed it one command at a time, waiting for each reply.
+	timeout 120 "$PY" - "$WORK/batch.smtp" "$SM_SENDMAIL" -C "$SM_CF" -bs -odq >"$WORK/batch.out" 2>&1 <<'PY'
+import subprocess, sys
+batch = open(sys.argv[1], "rb").read().split(b"\r\n")[:-1]
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def reply():
+    while True:
+        line = p.stdout.readline()
+        sys.stdout.write(line.decode("utf-8", "replace"))
+        if len(line) < 4 or line[3:4] != b"-":
+            return line
+def send(lines):
+    p.stdin.write(b"".join(l + b"\r\n" for l in lines))
+    p.stdin.flush()
+    return reply()
+reply()
+send([b"EHLO localhost"])
+i = 0
+while i < len(batch):
+    if send([batch[i]]).startswith(b"354"):
+        j = batch.index(b".", i + 1)
+        send(batch[i + 1:j + 1])
+        i = j
+    i += 1
+send([b"QUIT"])
+p.wait()
+PY
+	rm -f "$WORK/batch.smtp"
+}
 
 # sinks NAME...: the sink directories of these e2e sinks, colon-joined (for e2e_verify).
 sinks() { local IFS=:; set -- "${@/#/$WORK/sink-}"; echo "$*"; }
@@ -290,7 +325,7 @@ expect_eq "1: odmrd: messages=5 rcpts_ok=6 result=done" \
 	"$(log_field reversed messages) $(log_field reversed rcpts_ok) $(log_field reversed result)" "5 6 done"
 expect_match "1: session summary: granted=a.example,b.example ... result=done" \
 	"$(printf '%s\n' "$SESSION_LOG" | grep ': session peer=' | tail -1)" \
-	'user=alice@provider\.test .*asked=a\.example,b\.example granted=a\.example,b\.example( [a-z_]+=[^ ]*)* result=done$'
+	'user=alice@provider\.test .*asked=a\.example,b\.example granted=a\.example,b\.example( [a-z_]+=[^ ]*)* result=done tls=- cert=-$'
 
 # ---- 200 small messages in one session ----
 # Queued through one "sendmail -bs" (SMTP on stdin) rather than 200 sendmail runs (~80 ms each).
@@ -301,34 +336,7 @@ rm -f "$WORK/batch.smtp"
 for i in $(seq -w 1 200); do
 	mk_msg "n$i" | e2e_inject smtp_batch "n$i" "sender@$SM_HOSTNAME" "n$i@a.example"
 done
-# sendmail -bs refuses a client that talks before its greeting ("554 SMTP protocol error"), so
-# feed it one command at a time, waiting for each reply.
-timeout 120 "$PY" - "$WORK/batch.smtp" "$SM_SENDMAIL" -C "$SM_CF" -bs -odq >"$WORK/batch.out" 2>&1 <<'PY'
-import subprocess, sys
-batch = open(sys.argv[1], "rb").read().split(b"\r\n")[:-1]
-p = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-def reply():
-    while True:
-        line = p.stdout.readline()
-        sys.stdout.write(line.decode("utf-8", "replace"))
-        if len(line) < 4 or line[3:4] != b"-":
-            return line
-def send(lines):
-    p.stdin.write(b"".join(l + b"\r\n" for l in lines))
-    p.stdin.flush()
-    return reply()
-reply()
-send([b"EHLO localhost"])
-i = 0
-while i < len(batch):
-    if send([batch[i]]).startswith(b"354"):
-        j = batch.index(b".", i + 1)
-        send(batch[i + 1:j + 1])
-        i = j
-    i += 1
-send([b"QUIT"])
-p.wait()
-PY
+sm_feed_batch
 expect_eq "1/200: sendmail -bs accepted 200 messages" "$(grep -c '^250 2.0.0 .* Message accepted' "$WORK/batch.out")" 200
 settle 200 || fail "1/200: 200 envelopes queued ($(queue_state))"
 info "1/200: 200 messages queued in $(ms_since "$t0") ms"
@@ -619,10 +627,42 @@ chown root "$RUNDIR"
 chmod 0750 "$RUNDIR"
 
 # ==================================================================================================
+# 10: the same over TLS: the real fetchmail --ssl --sslcertck, odmrd in wrapper mode. The reversed
+# state runs inside the TLS session (one record per line, or fetchmail --ssl stalls).
+# ==================================================================================================
+tls_mk_pki "$WORK/pki" || fail "10: test PKI"
+sm_conf "$WORK/tls.conf" tls_cert_file="$WORK/pki/srv-ec.crt" tls_key_file="$WORK/pki/srv-ec.key" \
+	tls_module="$TOP/odmrd-tls.so" tls_wrappermode=yes
+start_odmrd "$WORK/tls.conf" || t_summary
+TLS_PORT=$PORT
+PORT=$MAIN_PORT
+n0=$(envelopes)
+e2e_reinject smq tls c1-dots c1-8bit c1-big c1-multi c2-bob
+rm -f "$WORK/batch.smtp"
+e2e_reinject smtp_batch tls $(seq -f 'n%03g' 1 200)
+sm_feed_batch
+settle $((n0 + 205)) || fail "10: 205 envelopes queued ($(queue_state))"
+E2E_FM_OPTS="ssl sslcertck sslcertfile $WORK/pki/ca.crt sslcommonname provider.test"
+e2e_sink_start c10 || t_summary
+sess "10: TLS: content set + 200 messages" alice a.example,b.example 0 250 "$TLS_PORT"
+TLS_MS=$FM_MS
+verify "10: fetchmail --ssl: dots, 8-bit, 5 MB, two domains and 200 messages, each once, intact" \
+	"$(sinks c10)" tls-c1-dots tls-c1-8bit tls-c1-big tls-c1-multi 'tls-n*'
+expect_match "10: odmrd's summary line says tls=TLSv1.3" \
+	"$(printf '%s\n' "$SESSION_LOG" | grep ': session peer=' | tail -1)" 'result=done tls=TLSv1\.3/TLS_[A-Z0-9_]+ cert=-$'
+expect_eq "10: nothing left for alice, bob's message still queued" \
+	"$(queued a.example):$(queued b.example):$(queued c.example)" "0:0:1"
+info "10: fetchmail --ssl, content set (5 MB) + 200 messages in one TLS session: ${TLS_MS} ms"
+e2e_sink_start c10-bob || t_summary
+sess "10: TLS: bob" bob c.example 0 250 "$TLS_PORT"
+verify "10: bob gets his message once over TLS, nothing of alice's" "$(sinks c10-bob)" tls-c2-bob
+E2E_FM_OPTS=
+
+# ==================================================================================================
 check_no_crashes
 verify "all sessions together: every injected recipient but x@a.example.evil delivered exactly once" \
 	"$(for d in "$WORK"/sink-*/; do printf '%s:' "${d%/}"; done | sed 's/:$//')" \
-	'c1-*' 'n*' c2-mix c2-bob 'c2c-*' 'c3-tf' 'c3-part' 'c4*' 'c5-*' 'c7-*' 'c8-*' 'c9-*'
+	'c1-*' 'n*' c2-mix c2-bob 'c2c-*' 'c3-tf' 'c3-part' 'c4*' 'c5-*' 'c7-*' 'c8-*' 'c9-*' 'tls-*'
 check "fetchmail left nothing in root's HOME" test ! -e /root/.fetchids
 echo "# sessions (label, user, fetchdomains, fetchmail rc, odmrd fields, odmrd messages, sink files, wall time):"
 printf '#   %s\n' "${STATS[@]}"

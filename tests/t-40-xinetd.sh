@@ -215,7 +215,7 @@ expect_eq "(a) greeting, EHLO, AUTH CRAM-MD5, ATRN for bob's domain, QUIT: 220 2
 expect_match "(a) greeting comes from odmrd" "$(sed -n 1p "$TR")" '^S: 220 provider\.test ESMTP on-demand mail relay'
 log_wait 'session peer=' 10 "$LOG1"
 expect_match "(a) odmrd's summary line" "$(grep 'session peer=' "$LOG1" | tail -1)" \
-	'session peer=127\.0\.0\.1 helo=client\.test user=alice@provider\.test mech=CRAM-MD5 asked=c\.example granted=- atrn=450 code=221 result=-$'
+	'session peer=127\.0\.0\.1 helo=client\.test user=alice@provider\.test mech=CRAM-MD5 asked=c\.example granted=- atrn=450 code=221 result=- tls=- cert=-$'
 expect_match "(a) the refusal is logged with its reason" "$(cat "$LOG1")" \
 	'ATRN from 127\.0\.0\.1 user=alice@provider\.test asked=c\.example: 450 domain c\.example not this customer'"'"'s'
 wait_for 10 no_servers

@@ -7,13 +7,17 @@
 #   - odmrd started per connection by xinetd (Debian's, in the foreground, own config file,
 #     UNLISTED service on a free 127.0.0.1 port); tests/lib/inetd1.py if xinetd is missing;
 #   - fetchmail as the ODMR customer alice, relaying into tests/lib/smtpsink.py
-#     (alice's "local MTA").
+#     (alice's "local MTA");
+#   - TLS: a throwaway CA and server certificate made here (tests/lib/tls.sh); odmrd's service
+#     runs with -o tls_wrappermode=yes and fetchmail connects with --ssl --sslcertck, so the
+#     whole session - the reversed state included - is encrypted. DEMO_PLAIN=1: plaintext.
 # Queues 5 messages for alice.example and 1 for bob.example, lets fetchmail collect
 # alice.example, prints the conversation and odmrd's log, then checks: all 5 of alice's
 # messages reached the sink exactly once, bob's message is still queued and never crossed.
 # Exit status 0 only if both hold. Nothing is left behind (processes or files).
 #
-# Environment: DEMO_KEEP=1 keeps the work directory (processes are still stopped);
+# Environment: DEMO_PLAIN=1 runs the session in plaintext (no TLS); DEMO_KEEP=1 keeps the work
+# directory (processes are still stopped);
 # DEMO_TIMEOUT (default 30) bounds each wait, in seconds; DEMO_SERVER=inetd1 skips xinetd and
 # uses the fallback tests/lib/inetd1.py.
 
@@ -145,7 +149,10 @@ if [ ! -x ./odmrd ] || [ ! -x ./odmrd-map ] || ! make -q all >/dev/null 2>&1; th
 fi
 
 . tests/lib/postfix.sh
+. tests/lib/tls.sh
 PF_TIMEOUT=$DEMO_TIMEOUT
+TLS=1
+[ "${DEMO_PLAIN:-0}" = 1 ] && TLS=0
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/odmrd-demo.XXXXXX") || die "mktemp failed"
 # Postfix's lmtp client (user postfix) must search the path to the socket directory.
@@ -194,6 +201,19 @@ idle_timeout = 30
 session_timeout = 60
 EOF
 say "  $W/odmrd.conf: mta = postfix, postfix_config_dir = $PF_CONF"
+SERVER_ARGS="-f $W/odmrd.conf"
+if [ "$TLS" = 1 ]; then
+	tls_mk_pki "$W/pki" >"$W/pki.log" 2>&1 || { cat "$W/pki.log" >&2; die "making the demo CA failed"; }
+	cat >>"$W/odmrd.conf" <<EOF
+tls_cert_file = $W/pki/srv-ec.crt
+tls_key_file = $W/pki/srv-ec.key
+tls_module = $ROOT/odmrd-tls.so
+EOF
+	SERVER_ARGS="$SERVER_ARGS -o tls_wrappermode=yes"
+	say "  TLS: a throwaway CA in $W/pki (tests/lib/tls.sh), an ECDSA P-256 certificate for provider.test;"
+	say "    tls_cert_file/tls_key_file in odmrd.conf, and \"-o tls_wrappermode=yes\" on the service: TLS from the"
+	say "    first octet, as fetchmail --ssl expects (DEMO_PLAIN=1 for a plaintext session)"
+fi
 
 # ---------------------------------------------------------------------------
 step 2/6 "odmrd on 127.0.0.1, one process per connection"
@@ -219,7 +239,7 @@ service odmr
 	port        = $port
 	user        = root
 	server      = $ROOT/odmrd
-	server_args = -f $W/odmrd.conf
+	server_args = $SERVER_ARGS
 	instances   = 10
 }
 EOF
@@ -252,7 +272,7 @@ else
 fi
 if [ -z "$ODMR_PORT" ]; then
 	python3 tests/lib/inetd1.py --bind 127.0.0.1 --port 0 --port-file "$W/odmr.port" \
-		--stderr "$W/odmrd.stderr" --log "$W/inetd1.log" -- "$ROOT/odmrd" -f "$W/odmrd.conf" \
+		--stderr "$W/odmrd.stderr" --log "$W/inetd1.log" -- "$ROOT/odmrd" $SERVER_ARGS \
 		</dev/null >/dev/null 2>"$W/inetd1.err" &
 	SERVER_PID=$!
 	wait_for "$DEMO_TIMEOUT" test -s "$W/odmr.port" || die "inetd1.py did not start: $(cat "$W/inetd1.err")"
@@ -260,9 +280,9 @@ if [ -z "$ODMR_PORT" ]; then
 fi
 if [ "$SERVER_KIND" = xinetd ]; then
 	say "  xinetd $(xinetd -version 2>&1 | awk '{print $1; exit}') (foreground, -f $W/xinetd.conf) listens on 127.0.0.1:$ODMR_PORT"
-	say "    service odmr: type = UNLISTED, wait = no, server = ./odmrd, server_args = -f $W/odmrd.conf"
+	say "    service odmr: type = UNLISTED, wait = no, server = ./odmrd, server_args = $SERVER_ARGS"
 else
-	say "  tests/lib/inetd1.py listens on 127.0.0.1:$ODMR_PORT and runs ./odmrd -f $W/odmrd.conf per connection"
+	say "  tests/lib/inetd1.py listens on 127.0.0.1:$ODMR_PORT and runs ./odmrd $SERVER_ARGS per connection"
 fi
 
 # ---------------------------------------------------------------------------
@@ -299,9 +319,11 @@ poll 127.0.0.1 protocol odmr service $ODMR_PORT timeout 20
 	fetchdomains $domains
 	smtphost 127.0.0.1/$SINK_PORT
 EOF
+	[ "$TLS" = 1 ] && printf '\tssl sslcertck sslcertfile %s sslcommonname provider.test\n' "$W/pki/ca.crt" \
+		>>"$W/home/.fetchmailrc"
 	chmod 600 "$W/home/.fetchmailrc"
 	HOME=$W/home FETCHMAILHOME=$W/home timeout -k 5 60 \
-		fetchmail -f "$W/home/.fetchmailrc" --nosyslog -v </dev/null >"$out" 2>&1 &
+		"${FETCHMAIL[@]}" -f "$W/home/.fetchmailrc" --nosyslog -v </dev/null >"$out" 2>&1 &
 	FM_PID=$!
 	wait "$FM_PID"
 	rc=$?
@@ -309,13 +331,25 @@ EOF
 	return "$rc"
 }
 
+# fetchmail gives up when the host's own name does not resolve (some containers): then it runs
+# in a private mount namespace whose /etc/hosts has the name (the host's /etc is not changed).
+FETCHMAIL=(fetchmail)
+if ! getent hosts "$(hostname)" >/dev/null 2>&1; then
+	{ cat /etc/hosts; printf '127.0.1.1 %s\n' "$(hostname)"; } >"$W/hosts"
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	FETCHMAIL=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec fetchmail "$@"' "$W/hosts")
+fi
 say "  ~/.fetchmailrc:"
 say "    poll 127.0.0.1 protocol odmr service $ODMR_PORT user alice password ..."
 say "    fetchdomains alice.example smtphost 127.0.0.1/$SINK_PORT   (alice's own MTA: tests/lib/smtpsink.py)"
+[ "$TLS" = 1 ] && say "    ssl sslcertck sslcertfile $W/pki/ca.crt sslcommonname provider.test   (TLS, server certificate checked)"
 t0=$SECONDS
 run_fetchmail alice.example "$W/fetchmail.out"
 FM_RC=$?
 say "  fetchmail -v exit status $FM_RC after $((SECONDS - t0)) s"
+[ "$TLS" = 1 ] && grep -E '^fetchmail: (SSL/TLS: using|Subject CommonName|Issuer CommonName)' "$W/fetchmail.out" |
+	sed 's/^fetchmail: /  fetchmail: /'
+
 
 # Transcript. In fetchmail -v output '>' is what fetchmail sent, '<' what it received, both
 # before and after the turnaround: so '>' = customer side, '<' = provider (odmrd) side.

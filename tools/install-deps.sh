@@ -18,9 +18,9 @@
 set -euo pipefail
 
 build=(gcc make pkg-config clang libclang-rt-14-dev libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
-	libgdbm-dev libwrap0-dev libjansson-dev check)
+	libgdbm-dev libwrap0-dev libjansson-dev check libwolfssl-dev)
 tests=(python3 fetchmail valgrind xinetd postfix m4 procps iproute2 systemd util-linux
-	debhelper dpkg-dev lintian libsasl2-modules-sql sqlite3)
+	debhelper dpkg-dev lintian libsasl2-modules-sql sqlite3 openssl libssl-dev swaks testssl.sh)
 sendmail_runtime=(libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libwrap0)
 inetd_runtime=(libbsd0 libevent-2.1-7 libsystemd0 libtirpc3 libwrap0)
 # Unpacked, never installed (see above): package -> directory under /var/cache/odmrd-test.
@@ -28,7 +28,7 @@ UNPACK_DIR=/var/cache/odmrd-test
 unpack=(openbsd-inetd)
 # `tools/install-deps.sh bench` (make bench) adds what only the benchmarks use.
 bench=()
-[ "${1:-}" = bench ] && bench=(gnuplot-nox libssl-dev strace)
+[ "${1:-}" = bench ] && bench=(gnuplot-nox libssl-dev libgnutls28-dev strace)
 
 missing=()
 for p in "${build[@]}" "${tests[@]}" "${sendmail_runtime[@]}" "${inetd_runtime[@]}" "${bench[@]}"; do

@@ -21,10 +21,14 @@
 #                                      as root it would share /var/run/fetchmail.pid; rcfile 0600,
 #                                      fetchdomains DOMAINS, smtphost 127.0.0.1/$SINK_PORT) against
 #                                      ODMR-PORT (default $PORT); bounded by E2E_FM_TIMEOUT (120 s).
-#                                      Sets FM_RC (exit status), FM_MS (wall ms), FM_OUT (its -v log)
+#                                      Sets FM_RC (exit status), FM_MS (wall ms), FM_OUT (its -v log).
+#                                      E2E_FM_OPTS: more rcfile keywords for the user, e.g. TLS:
+#                                      "ssl sslcertck sslcertfile CA sslcommonname NAME"
 #   e2e_inject SENDFN ID FROM RCPT... < MESSAGE
 #                                      record the message in $E2E_MANIFEST (an "X-E2E-Id: ID" header
 #                                      is put first) and queue it with `SENDFN FROM RCPT...`
+#   e2e_reinject SENDFN PREFIX ID...   queue each ID's manifest message again as PREFIX-ID: the
+#                                      same envelope and content, under a new X-E2E-Id
 #   e2e_verify SINKDIRS SPEC...        compare the sink(s) (colon-separated dirs) with the manifest;
 #                                      SPEC = ID | ID@domain | ID=rcpt (ID may be a glob): the
 #                                      deliveries expected, each exactly once, and nothing else.
@@ -104,14 +108,14 @@ e2e_fetchmail() {
 	chmod 700 "$home"
 	cat >"$home/fetchmailrc" <<-EOF
 		poll 127.0.0.1 protocol odmr service $port timeout 60
-		    user "$user" password "$pass" fetchdomains $doms
+		    user "$user" password "$pass" fetchdomains $doms ${E2E_FM_OPTS:-}
 		    smtphost 127.0.0.1/$SINK_PORT
 	EOF
 	chmod 600 "$home/fetchmailrc"
 	FM_OUT=$home/out
 	t0=$(date +%s%N)
 	HOME=$home FETCHMAILHOME=$home timeout -k 5 "$E2E_FM_TIMEOUT" \
-		fetchmail -f "$home/fetchmailrc" --nosyslog -v --pidfile "$home/fetchmail.pid" \
+		"${T_FETCHMAIL[@]}" -f "$home/fetchmailrc" --nosyslog -v --pidfile "$home/fetchmail.pid" \
 		</dev/null >"$FM_OUT" 2>&1
 	FM_RC=$?
 	t1=$(date +%s%N)
@@ -131,6 +135,17 @@ e2e_inject() {
 	} >"$E2E_MANIFEST/$id.eml" || return
 	printf '%s\n' "$from" "$@" >"$E2E_MANIFEST/$id.env" || return
 	"$fn" "$from" "$@" <"$E2E_MANIFEST/$id.eml"
+}
+
+# e2e_reinject SENDFN PREFIX ID...
+e2e_reinject() {
+	local fn=$1 prefix=$2 id
+	local -a env
+	shift 2
+	for id in "$@"; do
+		mapfile -t env <"$E2E_MANIFEST/$id.env" || return
+		tail -n +2 "$E2E_MANIFEST/$id.eml" | e2e_inject "$fn" "$prefix-$id" "${env[@]}" || return
+	done
 }
 
 # e2e_verify SINKDIRS SPEC...

@@ -29,13 +29,23 @@ Steps:
     scram=USER:PASS    AUTH SCRAM-SHA-256; token = final code, with "!nosig" appended if the
                        server sent v= and it did not verify
     plain=USER:PASS    AUTH PLAIN with an initial response
+    plainz=Z:USER:PASS AUTH PLAIN with authorization identity Z
     atrn[=D1,D2]       ATRN [domains]
+    caps[=NAME]        EHLO; token = code, then ":" and the extension lines joined by "+"
+                       (spaces as "_"), e.g. 250:STARTTLS+AUTH_CRAM-MD5+ATRN
+    starttls           STARTTLS; on 220 the TLS handshake (token 220, or 220!tls-failed)
+    external           AUTH EXTERNAL with an empty authorization identity ("=")
+    login=USER:PASS    AUTH LOGIN (two 334 prompts)
+    tlsinfo            token = the TLS version and whether the session was resumed, e.g.
+                       TLSv1.3/new or TLSv1.3/resumed (- when not under TLS)
     quit               QUIT
     eof                wait up to --timeout for the server to close: EOF or OPEN
     sleep=SECONDS      pause
 Options: --host (loopback only) --port --timeout SECONDS --early TEXT (send TEXT, escapes
 decoded, right after connecting, before reading the greeting) --transcript FILE (append every
-line sent "C: " and received "S: ", escaped).
+line sent "C: " and received "S: ", escaped). TLS: --tls (TLS from the first octet, wrapper
+mode), --cafile F (verify the server against F; without it no verification), --cert F --key F
+(client certificate), --servername NAME (SNI, default none), --tls-max 1.2 (no TLS 1.3).
 """
 
 import argparse
@@ -45,6 +55,7 @@ import hmac
 import ipaddress
 import os
 import socket
+import ssl
 import sys
 import time
 
@@ -71,7 +82,7 @@ def _esc(b):
 
 class Client:
     def __init__(self, host="127.0.0.1", port=25, timeout=10.0, transcript=None, early=None,
-                 read_greeting=True):
+                 read_greeting=True, tls=None, wrapper=False, session=None):
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError("tests only talk to loopback addresses")
         self.timeout = timeout
@@ -79,12 +90,41 @@ class Client:
         self.closed = False
         self.tfile = open(transcript, "a") if transcript else None
         self.scram_verified = None
+        self.tls = tls            # (ssl.SSLContext, server_hostname) for STARTTLS / wrapper mode
+        self.session = session    # an ssl.SSLSession to offer for resumption
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.greeting = None
+        if wrapper:
+            self.start_tls()
         if early is not None:
             self.send(early)
         if read_greeting:
             self.greeting = self.read_reply()
+
+    def start_tls(self):
+        """Run the TLS handshake on the socket; False (and closed) if it failed."""
+        if self.buf:
+            raise RuntimeError("plaintext left in the buffer before the TLS handshake")
+        ctx, name = self.tls
+        try:
+            self.sock.settimeout(self.timeout)
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=name, session=self.session)
+            return True
+        except (OSError, ssl.SSLError) as e:
+            self._log("S", ("(TLS handshake failed: %s)" % e).encode())
+            self.closed = True
+            return False
+
+    def starttls(self):
+        r = self.cmd("STARTTLS")
+        if r.code == 220 and not self.start_tls():
+            r.token = "220!tls-failed"
+        return r
+
+    def tls_info(self):
+        if not isinstance(self.sock, ssl.SSLSocket):
+            return "-"
+        return "%s/%s" % (self.sock.version(), "resumed" if self.sock.session_reused else "new")
 
     def _log(self, who, data):
         if self.tfile:
@@ -111,7 +151,7 @@ class Client:
             self.sock.settimeout(left)
             try:
                 chunk = self.sock.recv(65536)
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):
                 chunk = b""
             if not chunk:
                 self.closed = True
@@ -126,6 +166,8 @@ class Client:
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         lines = []
         code = None
+        if self.closed:
+            return Reply(None, lines, "EOF")
         try:
             while True:
                 line = self._readline(deadline)
@@ -157,8 +199,8 @@ class Client:
         digest = hmac.new(password.encode(), challenge, hashlib.md5).hexdigest()
         return self.cmd(base64.b64encode(("%s %s" % (user, digest)).encode()).decode())
 
-    def auth_plain(self, user, password):
-        ir = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    def auth_plain(self, user, password, authzid=""):
+        ir = base64.b64encode(authzid.encode() + b"\0" + user.encode() + b"\0" + password.encode()).decode()
         return self.cmd("AUTH PLAIN " + ir)
 
     def auth_scram(self, user, password):
@@ -197,6 +239,15 @@ class Client:
         self.scram_verified = hmac.compare_digest(server_final, want)
         return self.cmd("")
 
+    def auth_login(self, user, password):
+        r = self.cmd("AUTH LOGIN")
+        if r.code != 334:
+            return r
+        r = self.cmd(base64.b64encode(user.encode()).decode())
+        if r.code != 334:
+            return r
+        return self.cmd(base64.b64encode(password.encode()).decode())
+
     def atrn(self, domains=None):
         if domains:
             return self.cmd("ATRN " + (domains if isinstance(domains, str) else ",".join(domains)))
@@ -219,7 +270,7 @@ class Client:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
                 return False
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):
                 chunk = b""
             if not chunk:
                 self.closed = True
@@ -267,8 +318,25 @@ def run_steps(c, steps, out):
                 continue
         elif name == "plain":
             r = c.auth_plain(*_userpass(arg))
+        elif name == "plainz":
+            z, _, rest = arg.partition(":")
+            r = c.auth_plain(*_userpass(rest), authzid=z)
         elif name == "atrn":
             r = c.atrn(arg if has_arg else None)
+        elif name == "caps":
+            r = c.ehlo(arg if has_arg else "client.test")
+            if r.code is not None:
+                out.append("%d:%s" % (r.code, "+".join(x.replace(" ", "_") for x in r.lines[1:])))
+                continue
+        elif name == "starttls":
+            r = c.starttls()
+        elif name == "external":
+            r = c.cmd("AUTH EXTERNAL =")
+        elif name == "login":
+            r = c.auth_login(*_userpass(arg))
+        elif name == "tlsinfo":
+            out.append(c.tls_info())
+            continue
         elif name == "quit":
             r = c.quit()
         elif name == "eof":
@@ -282,6 +350,23 @@ def run_steps(c, steps, out):
         out.append(r.token)
 
 
+def tls_context(a):
+    """The client's TLS settings from the options (verification only with --cafile)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if a.cafile:
+        ctx.load_verify_locations(a.cafile)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if a.cert:
+        ctx.load_cert_chain(a.cert, a.key)
+    if a.tls_max == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if a.servername is None:
+        ctx.check_hostname = False
+    return ctx, a.servername
+
+
 def main():
     p = argparse.ArgumentParser(description="scriptable ODMR customer (see module docstring)")
     p.add_argument("--host", default="127.0.0.1")
@@ -289,10 +374,17 @@ def main():
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--early", help="send this (escapes decoded) before reading the greeting")
     p.add_argument("--transcript", help="append the conversation to this file")
+    p.add_argument("--tls", action="store_true", help="TLS from the first octet (wrapper mode)")
+    p.add_argument("--cafile", help="verify the server certificate against these CAs")
+    p.add_argument("--cert", help="client certificate (PEM)")
+    p.add_argument("--key", help="client certificate's key (PEM)")
+    p.add_argument("--servername", help="SNI name to send")
+    p.add_argument("--tls-max", help="highest TLS version, e.g. 1.2")
     p.add_argument("steps", nargs="*")
     a = p.parse_args()
     early = _unescape(a.early) if a.early is not None else None
-    c = Client(a.host, a.port, a.timeout, a.transcript, early=early)
+    c = Client(a.host, a.port, a.timeout, a.transcript, early=early, tls=tls_context(a),
+               wrapper=a.tls)
     out = [c.greeting.token]
     try:
         run_steps(c, a.steps, out)

@@ -430,6 +430,81 @@ START_TEST(test_free_after_error)
 }
 END_TEST
 
+START_TEST(test_tls_keys)
+{
+	/* No certificate: TLS off, and the module path is the compiled-in one. */
+	ok("hostname = h.example\n");
+	ck_assert_int_eq(cf.tls_security_level, CF_TLS_NONE);
+	ck_assert_str_eq(cf.tls_module, CF_TLS_MODULE);
+	ck_assert(!cf.tls_wrappermode && !cf.tls_auth_only);
+	/* A certificate: "may" unless set. */
+	ok("hostname = h.example\ntls_cert_file = /c.pem\ntls_key_file = /k.pem\n");
+	ck_assert_int_eq(cf.tls_security_level, CF_TLS_MAY);
+	ck_assert_str_eq(cf.tls_cert_file, "/c.pem");
+	ck_assert_str_eq(cf.tls_key_file, "/k.pem");
+	ok("hostname = h.example\ntls_cert_file = /c.pem\ntls_key_file = /k.pem\ntls_security_level = encrypt\n"
+	   "tls_ca_file = /ca.pem\ntls_ticket_key_file = /t.key\ntls_auth_only = yes\ntls_wrappermode = yes\n"
+	   "tls_module = /m.so\n");
+	ck_assert_int_eq(cf.tls_security_level, CF_TLS_ENCRYPT);
+	ck_assert_str_eq(cf.tls_ca_file, "/ca.pem");
+	ck_assert_str_eq(cf.tls_ticket_key_file, "/t.key");
+	ck_assert_str_eq(cf.tls_module, "/m.so");
+	ck_assert(cf.tls_wrappermode && cf.tls_auth_only);
+	ok("hostname = h.example\ntls_cert_file = /c.pem\ntls_key_file = /k.pem\ntls_security_level = none\n");
+	ck_assert_int_eq(cf.tls_security_level, CF_TLS_NONE);
+	refused("tls_security_level = always\n", 1, "must be none, may or encrypt");
+	refused("tls_cert_file = cert.pem\n", 1, "must be an absolute path");
+}
+END_TEST
+
+START_TEST(test_tls_cross_checks)
+{
+	/* Configured TLS that cannot work is a configuration error, never a silent plaintext. */
+	refused("hostname = h.example\ntls_cert_file = /c.pem\n", 0, "tls_cert_file and tls_key_file go together");
+	refused("hostname = h.example\ntls_key_file = /k.pem\n", 0, "tls_cert_file and tls_key_file go together");
+	refused("hostname = h.example\ntls_security_level = encrypt\n", 0, "needs tls_cert_file");
+	refused("hostname = h.example\ntls_security_level = may\n", 0, "needs tls_cert_file");
+	refused("hostname = h.example\ntls_wrappermode = yes\n", 0, "tls_wrappermode needs tls_cert_file");
+	refused("hostname = h.example\ntls_cert_file = /c.pem\ntls_key_file = /k.pem\ntls_security_level = none\n"
+		"tls_wrappermode = yes\n", 0, "contradicts");
+	refused("hostname = h.example\ntls_auth_only = yes\n", 0, "need tls_cert_file");
+	refused("hostname = h.example\ntls_ca_file = /ca.pem\n", 0, "need tls_cert_file");
+}
+END_TEST
+
+START_TEST(test_max_session_time)
+{
+	ok("hostname = h.example\n");
+	ck_assert_uint_eq(cf.max_session_time, 4 * 3600);
+	ok("hostname = h.example\nmax_session_time = 86400\n");
+	ck_assert_uint_eq(cf.max_session_time, 86400);
+	refused("max_session_time = 4\n", 1, "out of range");
+	refused("max_session_time = 604801\n", 1, "out of range");
+}
+END_TEST
+
+START_TEST(test_command_line_overrides)
+{
+	char *opts[] = { "tls_wrappermode = yes", "max_session_time=60" };
+	char *bad[] = { "no_such_key=1" };
+
+	load("hostname = h.example\ntls_cert_file = /c.pem\ntls_key_file = /k.pem\n");
+	cf_free(&cf);
+	ck_assert_int_eq(cf_load_opts(path, opts, 2, &cf, err, sizeof err), 0);
+	ck_assert(cf.tls_wrappermode);
+	ck_assert_uint_eq(cf.max_session_time, 60);
+	ck_assert_int_eq(cf.tls_security_level, CF_TLS_MAY);
+	cf_free(&cf);
+	ck_assert_int_eq(cf_load_opts(path, bad, 1, &cf, err, sizeof err), -1);
+	ck_assert_str_eq(err, "-o no_such_key=1: unknown key");
+	/* The cross-checks see the overrides too. */
+	load("hostname = h.example\n");
+	cf_free(&cf);
+	ck_assert_int_eq(cf_load_opts(path, opts, 1, &cf, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "tls_wrappermode needs tls_cert_file"));
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -458,6 +533,10 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_hard_above_soft);
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_free_after_error);
+	tcase_add_test(tc, test_tls_keys);
+	tcase_add_test(tc, test_tls_cross_checks);
+	tcase_add_test(tc, test_max_session_time);
+	tcase_add_test(tc, test_command_line_overrides);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -17,10 +17,16 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "net.h"
 #include "relay.h"
 #include "unit.h"
+
+/* A cap far away: the tests that are not about max_session_time never meet it. */
+#define FAR_CAP (net_now_ms() + 3600 * 1000LL)
 
 /* A connected loopback TCP pair: *a is the provider's end, *b the customer's. */
 static void tcp_pair(int *a, int *b)
@@ -55,12 +61,12 @@ START_TEST(test_nodelay_on_tcp_customer)
 	tcp_pair(&a, &b);
 	ck_assert_int_eq(getsockopt(a, IPPROTO_TCP, TCP_NODELAY, &v, &vl), 0);
 	ck_assert_int_eq(v, 0);   /* the kernel's default: Nagle on */
-	struct relay *r = relay_new(a, a, "provider.test", 5);
-	ck_assert_ptr_nonnull(r);
+	struct conn *c = conn_new(a, a);
+	ck_assert_ptr_nonnull(c);
 	vl = sizeof v;
 	ck_assert_int_eq(getsockopt(a, IPPROTO_TCP, TCP_NODELAY, &v, &vl), 0);
 	ck_assert_int_eq(v, 1);
-	relay_free(r);
+	conn_free(c, 0);
 	close(a);
 	close(b);
 }
@@ -77,20 +83,30 @@ static void mta_read(int fd, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
+static struct conn *cust_conn;
+
 /* A relay on a socketpair whose customer end (sv[1]) has already queued SCRIPT. */
-static struct relay *cust_relay(int sv[2], const char *script)
+static struct relay *cust_relay_cap(int sv[2], const char *script, unsigned timeout_s, long long cap)
 {
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(write(sv[1], script, strlen(script)), (ssize_t)strlen(script));
-	struct relay *r = relay_new(sv[0], sv[0], "provider.test", 5);
-	ck_assert_ptr_nonnull(r);   /* not TCP: the NODELAY option fails quietly */
+	cust_conn = conn_new(sv[0], sv[0]);   /* not TCP: the NODELAY option fails quietly */
+	ck_assert_ptr_nonnull(cust_conn);
+	struct relay *r = relay_new(cust_conn, "provider.test", timeout_s, cap);
+	ck_assert_ptr_nonnull(r);
 	return r;
+}
+
+static struct relay *cust_relay(int sv[2], const char *script)
+{
+	return cust_relay_cap(sv, script, 5, FAR_CAP);
 }
 
 /* Free the relay and close both customer ends. */
 static void cust_close(struct relay *r, int sv[2])
 {
 	relay_free(r);
+	conn_free(cust_conn, 0);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -103,13 +119,13 @@ struct rig {
 	struct relay *r;
 };
 
-static void rig_up(struct rig *g, const char *script, bool lmtp)
+static void rig_up_cap(struct rig *g, const char *script, bool lmtp, unsigned timeout_s, long long cap)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char got[512];
 
 	g->dir = unit_tmpdir();
-	g->r = cust_relay(g->sv, script);
+	g->r = cust_relay_cap(g->sv, script, timeout_s, cap);
 	ck_assert_int_eq(relay_greet(g->r, 5), RELAY_OK);
 	drain(g->sv[1], got, sizeof got);
 	ck_assert_str_eq(got, "EHLO provider.test\r\n");
@@ -124,6 +140,11 @@ static void rig_up(struct rig *g, const char *script, bool lmtp)
 	ck_assert_int_eq(relay_step(g->r, 2000), RELAY_OK);
 	mta_read(g->m, got, sizeof got);
 	ck_assert_str_eq(got, "220 customer.test ESMTP\r\n");
+}
+
+static void rig_up(struct rig *g, const char *script, bool lmtp)
+{
+	rig_up_cap(g, script, lmtp, 5, FAR_CAP);
 }
 
 static void rig_down(struct rig *g)
@@ -409,6 +430,108 @@ START_TEST(test_quiet)
 }
 END_TEST
 
+/* A child that writes TEXT to FD one octet every MS milliseconds, then exits. */
+static pid_t trickle(int fd, const char *text, unsigned ms)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		for (const char *p = text; *p; p++) {
+			usleep(ms * 1000);
+			if (write(fd, p, 1) != 1)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
+static void trickle_stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+START_TEST(test_greeting_deadline_is_whole)
+{
+	int sv[2];
+	/* 25 octets at one per 250 ms: 6.25 s in all, each read well inside a 1 s timeout. */
+	struct relay *r = cust_relay_cap(sv, "", 1, FAR_CAP);
+	pid_t t = trickle(sv[1], "220 slow.test ESMTP xyz\r\n", 250);
+	long long t0 = net_now_ms();
+
+	ck_assert_int_eq(relay_greet(r, 1), RELAY_CUSTOMER_LOST);
+	long long took = net_now_ms() - t0;
+	ck_assert_int_ge(took, 900);
+	ck_assert_int_lt(took, 2000);   /* per-read deadlines let it run the whole 6.25 s */
+	ck_assert(!relay_expired(r));
+	trickle_stop(t);
+	cust_close(r, sv);
+}
+END_TEST
+
+START_TEST(test_reply_deadline_is_whole)
+{
+	struct rig g;
+	char got[512], cust[512];
+
+	/* A customer reply to MAIL trickled past the reply deadline (timeout_s 1): the session is
+	 * lost after ~1 s and the MTA gets no answer (its connection is dropped). */
+	rig_up_cap(&g, CUST_HELLO, false, 1, FAR_CAP);
+	ck_assert_int_eq(write(g.m, "MAIL FROM:<s@x.test>\r\n", 22), 22);
+	pid_t t = trickle(g.sv[1], "250 2.1.0 sender ok, go ahead\r\n", 200);
+	long long t0 = net_now_ms();
+	enum relay_rc rc = RELAY_OK;
+	for (int i = 0; i < 50 && rc == RELAY_OK; i++)
+		rc = relay_step(g.r, 100);
+	long long took = net_now_ms() - t0;
+	ck_assert_int_eq(rc, RELAY_CUSTOMER_LOST);
+	ck_assert_int_lt(took, 2000);
+	drain_all(g.m, got, sizeof got);
+	ck_assert_str_eq(got, "");
+	trickle_stop(t);
+	drain_all(g.sv[1], cust, sizeof cust);
+	ck_assert_str_eq(cust, "MAIL FROM:<s@x.test>\r\n");
+	rig_down(&g);
+}
+END_TEST
+
+START_TEST(test_max_session_time)
+{
+	struct rig g;
+	char got[512], cust[512];
+
+	/* Every reply within its own deadline (5 s), but the whole reversed state is capped at
+	 * 1.5 s: the MTA's open transaction is dropped unanswered, the customer gets nothing after
+	 * the command in flight (no RSET, no QUIT). */
+	rig_up_cap(&g, CUST_HELLO "250 ok\r\n", false, 5, net_now_ms() + 1500);
+	ck_assert_int_eq(write(g.m, "MAIL FROM:<s@x.test>\r\nRCPT TO:<u@a.example>\r\n", 45), 45);
+	pid_t t = trickle(g.sv[1], "250 2.1.5 recipient ok\r\n", 300);
+	enum relay_rc rc = RELAY_OK;
+	for (int i = 0; i < 100 && rc == RELAY_OK; i++)
+		rc = relay_step(g.r, 100);
+	ck_assert_int_eq(rc, RELAY_EXPIRED);
+	ck_assert(relay_expired(g.r));
+	ck_assert_int_eq(relay_step(g.r, 100), RELAY_EXPIRED);
+	drain_all(g.m, got, sizeof got);
+	ck_assert_str_eq(got, "250 ok\r\n");   /* MAIL's answer only; RCPT never answered */
+	trickle_stop(t);
+	relay_free(g.r);
+	g.r = NULL;
+	ssize_t n = read(g.m, got, sizeof got);   /* dropped without a word */
+	ck_assert_int_eq(n, 0);
+	drain_all(g.sv[1], cust, sizeof cust);
+	ck_assert_str_eq(cust, "MAIL FROM:<s@x.test>\r\nRCPT TO:<u@a.example>\r\n");
+	conn_free(cust_conn, 0);
+	close(g.sv[0]);
+	close(g.sv[1]);
+	close(g.m);
+	unit_rmtree(g.dir);
+	free(g.dir);
+}
+END_TEST
+
 Suite *relay_suite(void)
 {
 	Suite *s = suite_create("relay");
@@ -424,6 +547,10 @@ Suite *relay_suite(void)
 	tcase_add_test(tc, test_rcpt_outside_socket_domain);
 	tcase_add_test(tc, test_peer_not_mta_refused);
 	tcase_add_test(tc, test_quiet);
+	tcase_add_test(tc, test_greeting_deadline_is_whole);
+	tcase_add_test(tc, test_reply_deadline_is_whole);
+	tcase_add_test(tc, test_max_session_time);
+	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "handoff.h"
 #include "linebuf.h"
+#include "log.h"
 #include "session.h"
 #include "unit.h"
 
@@ -73,7 +74,20 @@ static int tio_pending(void *ctx)
 	return ((struct test_io *)ctx)->pending;
 }
 
-static const struct session_io io = { &tio, tio_write, tio_pause, tio_pending };
+static const struct session_io io = { &tio, tio_write, tio_pause, tio_pending, NULL };
+
+/* STARTTLS's preparation: counted, fails when tls_prepare_rc says so. */
+static unsigned tls_prepares;
+static int tls_prepare_rc;
+
+static int tio_tls_prepare(void *ctx)
+{
+	(void)ctx;
+	tls_prepares++;
+	return tls_prepare_rc;
+}
+
+static const struct session_io io_tls = { &tio, tio_write, tio_pause, tio_pending, tio_tls_prepare };
 
 /* ---- fixture ---- */
 static struct config cf;
@@ -1400,6 +1414,227 @@ START_TEST(test_summary_result)
 }
 END_TEST
 
+/* ---- STARTTLS ---- */
+
+#define EHLO_TLS_REPLY "250-" HOST "\r\n250-STARTTLS\r\n250-AUTH CRAM-MD5 PLAIN\r\n250 ATRN\r\n"
+
+/* A session whose connection can start TLS: a certificate configured, LEVEL, AUTH_ONLY. */
+static void tls_session(enum cf_tls_level level, bool auth_only)
+{
+	char err[64];
+
+	free(cf.tls_cert_file);
+	free(cf.tls_key_file);
+	cf.tls_cert_file = strdup("/etc/odmrd/cert.pem");
+	cf.tls_key_file = strdup("/etc/odmrd/key.pem");
+	cf.tls_security_level = level;
+	cf.tls_auth_only = auth_only;
+	tls_prepares = 0;
+	tls_prepare_rc = 0;
+	session_free(s);
+	s = session_new(&cf, &io_tls, auth_open(&cf, NULL, NULL, err, sizeof err), "192.0.2.7");
+	ck_assert_ptr_nonnull(s);
+	start();
+}
+
+/* What conn.c reports after a handshake with a verified client certificate for CN "alice". */
+static const struct tls_info tls_alice = {
+	"TLSv1.3", "TLS_AES_128_GCM_SHA256", 128, false, true, true, "alice", ""
+};
+
+/* STARTTLS accepted and the handshake "done". */
+static void go_tls(void)
+{
+	expect1(feed("STARTTLS\r\n"), "220 2.0.0 ");
+	ck_assert_int_eq(act, SA_STARTTLS);
+	static const unsigned char cb[32] = { 1, 2, 3 };
+	struct sess_tls t = { &tls_alice, "tls-exporter", cb, sizeof cb };
+	session_tls_started(s, &t);
+}
+
+START_TEST(test_starttls_ehlo_lists_it)
+{
+	tls_session(CF_TLS_MAY, false);
+	ck_assert_str_eq(feed("EHLO client.example\r\n"), EHLO_TLS_REPLY);
+	ck_assert_uint_eq(tls_prepares, 0);   /* nothing set up for a client that may never ask */
+}
+END_TEST
+
+START_TEST(test_starttls_not_offered)
+{
+	/* No certificate: neither listed nor accepted (the plaintext session is as before). */
+	ehlo();
+	expect1(feed("STARTTLS\r\n"), "502 ");
+	/* A certificate but a connection that cannot do it, or level none: the same. */
+	cf.tls_cert_file = strdup("/etc/odmrd/cert.pem");
+	cf.tls_key_file = strdup("/etc/odmrd/key.pem");
+	cf.tls_security_level = CF_TLS_MAY;
+	new_session(NULL);
+	start();
+	ck_assert_ptr_null(strstr(feed("EHLO c.example\r\n"), "STARTTLS"));
+	tls_session(CF_TLS_NONE, false);
+	ck_assert_ptr_null(strstr(feed("EHLO c.example\r\n"), "STARTTLS"));
+	expect1(feed("STARTTLS\r\n"), "502 ");
+}
+END_TEST
+
+START_TEST(test_starttls_220_and_back_to_greet)
+{
+	tls_session(CF_TLS_MAY, false);
+	feed("EHLO client.example\r\n");
+	go_tls();
+	ck_assert_uint_eq(tls_prepares, 1);
+	/* SASL got the TLS properties: cipher bits, the certificate's identity, the binding. */
+	ck_assert_uint_eq(fake_auth.n_tls, 1);
+	ck_assert_uint_eq(fake_auth.tls_ssf, 128);
+	ck_assert_str_eq(fake_auth.tls_external, "alice");
+	ck_assert_str_eq(fake_auth.tls_cb_name, "tls-exporter");
+	ck_assert_uint_eq(fake_auth.tls_cb_len, 32);
+	/* Back to before EHLO (RFC 3207 4.2): AUTH first is refused, EHLO no longer lists STARTTLS. */
+	expect1(feed("AUTH PLAIN " PLAIN_IR "\r\n"), "503 ");
+	fake_auth.mechs_tls = "CRAM-MD5 PLAIN EXTERNAL";
+	ck_assert_str_eq(feed("EHLO client.example\r\n"),
+			 "250-" HOST "\r\n250-AUTH CRAM-MD5 PLAIN EXTERNAL\r\n250 ATRN\r\n");
+	script(0, AUTH_OK, NULL, 0);
+	expect1(feed("AUTH EXTERNAL =\r\n"), "235 ");
+}
+END_TEST
+
+START_TEST(test_starttls_twice_503)
+{
+	tls_session(CF_TLS_MAY, false);
+	go_tls();
+	expect1(feed("STARTTLS\r\n"), "503 5.5.1 TLS already active");
+	feed("EHLO client.example\r\n");
+	expect1(feed("STARTTLS\r\n"), "503 5.5.1 TLS already active");
+	ck_assert_int_eq(act, SA_CONTINUE);
+	ck_assert_uint_eq(tls_prepares, 1);
+}
+END_TEST
+
+START_TEST(test_starttls_argument_501)
+{
+	tls_session(CF_TLS_MAY, false);
+	expect1(feed("STARTTLS now\r\n"), "501 ");
+	ck_assert_int_eq(act, SA_CONTINUE);
+	ck_assert_uint_eq(tls_prepares, 0);
+}
+END_TEST
+
+START_TEST(test_starttls_injection_554)
+{
+	/* CVE-2011-0411: octets after the STARTTLS line, not yet read by us, must never be taken as
+	 * commands: no 220, no handshake, the session ends. */
+	tls_session(CF_TLS_MAY, false);
+	tio.pending = 1;
+	expect1(feed("STARTTLS\r\n"), "554 ");
+	ck_assert_int_eq(act, SA_CLOSE);
+	ck_assert_uint_eq(tls_prepares, 0);
+}
+END_TEST
+
+START_TEST(test_starttls_pipelined_554)
+{
+	/* The same octets already in our buffer (one read). */
+	tls_session(CF_TLS_MAY, false);
+	expect1(feed("STARTTLS\r\nRSET\r\n"), "554 ");
+	ck_assert_int_eq(act, SA_CLOSE);
+	ck_assert_uint_eq(tls_prepares, 0);
+}
+END_TEST
+
+START_TEST(test_starttls_prepare_fails_454)
+{
+	/* A certificate that does not parse or match its key (found only now, under "may"): 454,
+	 * the session goes on in plaintext as the client chooses - never a 220 followed by nothing. */
+	tls_session(CF_TLS_MAY, false);
+	tls_prepare_rc = -1;
+	expect1(feed("STARTTLS\r\n"), "454 4.7.0 ");
+	ck_assert_int_eq(act, SA_CONTINUE);
+	ck_assert_str_eq(feed("EHLO client.example\r\n"), EHLO_TLS_REPLY);
+}
+END_TEST
+
+START_TEST(test_starttls_after_auth_503)
+{
+	tls_session(CF_TLS_MAY, false);
+	feed("EHLO client.example\r\n");
+	script(0, AUTH_OK, NULL, 0);
+	expect1(feed("AUTH PLAIN " PLAIN_IR "\r\n"), "235 ");
+	expect1(feed("STARTTLS\r\n"), "503 ");
+	ck_assert_uint_eq(tls_prepares, 0);
+}
+END_TEST
+
+START_TEST(test_encrypt_refusals_530)
+{
+	tls_session(CF_TLS_ENCRYPT, false);
+	/* No AUTH in EHLO before TLS: it could not be used. */
+	ck_assert_str_eq(feed("EHLO client.example\r\n"),
+			 "250-" HOST "\r\n250-STARTTLS\r\n250 ATRN\r\n");
+	expect1(feed("AUTH CRAM-MD5\r\n"), "530 5.7.0 Must issue a STARTTLS command first");
+	ck_assert_uint_eq(fake_auth.n_start, 0);
+	expect1(feed("ATRN a.example\r\n"), "530 ");
+	go_tls();
+	ck_assert_str_eq(feed("EHLO client.example\r\n"),
+			 "250-" HOST "\r\n250-AUTH CRAM-MD5 PLAIN\r\n250 ATRN\r\n");
+	script(0, AUTH_OK, NULL, 0);
+	expect1(feed("AUTH PLAIN " PLAIN_IR "\r\n"), "235 ");
+	ck_assert_str_eq(feed("ATRN a.example\r\n"), "250 OK now reversing the connection\r\n");
+	ck_assert_int_eq(act, SA_HANDOFF);
+}
+END_TEST
+
+START_TEST(test_tls_auth_only)
+{
+	tls_session(CF_TLS_MAY, true);
+	ck_assert_str_eq(feed("EHLO client.example\r\n"),
+			 "250-" HOST "\r\n250-STARTTLS\r\n250 ATRN\r\n");
+	expect1(feed("AUTH CRAM-MD5\r\n"), "530 5.7.0 Must issue a STARTTLS command first");
+	go_tls();
+	ck_assert_str_eq(feed("EHLO client.example\r\n"),
+			 "250-" HOST "\r\n250-AUTH CRAM-MD5 PLAIN\r\n250 ATRN\r\n");
+}
+END_TEST
+
+START_TEST(test_tls_exec_refused_451)
+{
+	/* mta = exec hands the raw socket to a program: never under TLS. */
+	cf.mta = CF_MTA_EXEC;
+	tls_session(CF_TLS_MAY, false);
+	go_tls();
+	feed("EHLO client.example\r\n");
+	script(0, AUTH_OK, NULL, 0);
+	expect1(feed("AUTH PLAIN " PLAIN_IR "\r\n"), "235 ");
+	expect1(feed("ATRN a.example\r\n"), "451 ");
+	ck_assert_int_eq(act, SA_CONTINUE);
+	ck_assert_uint_eq(fake_ho.n_prepare, 0);
+}
+END_TEST
+
+START_TEST(test_tls_summary_line_fields)
+{
+	char log[4096], path[4200];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/odmrd.log", dir);
+	ck_assert_int_eq(log_open(LOG_MAIL, path), 0);
+	tls_session(CF_TLS_MAY, false);
+	go_tls();
+	feed("QUIT\r\n");
+	session_free(s);
+	s = NULL;
+	log_close();
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(log, 1, sizeof log - 1, f);
+	fclose(f);
+	log[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(log, "TLS from 192.0.2.7: TLSv1.3/TLS_AES_128_GCM_SHA256, client certificate alice"));
+	ck_assert_ptr_nonnull(strstr(log, "code=221 result=- tls=TLSv1.3/TLS_AES_128_GCM_SHA256 cert=alice\n"));
+}
+END_TEST
+
 Suite *session_suite(void)
 {
 	Suite *su = suite_create("session");
@@ -1498,6 +1733,23 @@ Suite *session_suite(void)
 	tcase_add_test(tc, test_auth_ir_12288_longest_mechanism);
 	tcase_add_test(tc, test_auth_ir_12289_refused);
 	tcase_add_test(tc, test_auth_line_without_mechanism_512);
+	suite_add_tcase(su, tc);
+
+	tc = tcase_create("starttls");
+	tcase_add_checked_fixture(tc, sess_setup, sess_teardown);
+	tcase_add_test(tc, test_starttls_ehlo_lists_it);
+	tcase_add_test(tc, test_starttls_not_offered);
+	tcase_add_test(tc, test_starttls_220_and_back_to_greet);
+	tcase_add_test(tc, test_starttls_twice_503);
+	tcase_add_test(tc, test_starttls_argument_501);
+	tcase_add_test(tc, test_starttls_injection_554);
+	tcase_add_test(tc, test_starttls_pipelined_554);
+	tcase_add_test(tc, test_starttls_prepare_fails_454);
+	tcase_add_test(tc, test_starttls_after_auth_503);
+	tcase_add_test(tc, test_encrypt_refusals_530);
+	tcase_add_test(tc, test_tls_auth_only);
+	tcase_add_test(tc, test_tls_summary_line_fields);
+	tcase_add_test(tc, test_tls_exec_refused_451);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("limits");

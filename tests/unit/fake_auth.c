@@ -49,7 +49,29 @@ int auth_ready(struct auth *a, char *err, size_t errlen)
 const char *auth_mechs(const struct auth *a)
 {
 	(void)a;
-	return fake_auth.mechs;
+	return fake_auth.n_tls && fake_auth.mechs_tls ? fake_auth.mechs_tls : fake_auth.mechs;
+}
+
+bool auth_listed(const struct auth *a, const char *mech)
+{
+	(void)a;
+	const char *l = fake_auth.mechs_tls ? fake_auth.mechs_tls : fake_auth.mechs;
+	const char *p = strstr(l, mech);
+	size_t n = strlen(mech);
+	return p != NULL && (p == l || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ');
+}
+
+enum auth_rc auth_tls(struct auth *a, unsigned ssf, const char *external_id, const char *cb_name,
+		      const unsigned char *cb, size_t cb_len)
+{
+	(void)a;
+	(void)cb;
+	fake_auth.n_tls++;
+	fake_auth.tls_ssf = ssf;
+	snprintf(fake_auth.tls_external, sizeof fake_auth.tls_external, "%s", external_id ? external_id : "");
+	snprintf(fake_auth.tls_cb_name, sizeof fake_auth.tls_cb_name, "%s", cb_name ? cb_name : "");
+	fake_auth.tls_cb_len = cb_len;
+	return AUTH_OK;
 }
 
 /* The next scripted answer. */

@@ -56,11 +56,10 @@ enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen)
 	return fake_ho.start_status;
 }
 
-int handoff_run(struct handoff *h, int in_fd, int out_fd, struct ho_stats *st)
+int handoff_run(struct handoff *h, struct conn *cust, struct ho_stats *st)
 {
 	(void)h;
-	(void)in_fd;
-	(void)out_fd;
+	(void)cust;
 	fake_ho.n_run++;
 	if (st)
 		st->result = "fake";

@@ -38,9 +38,14 @@ struct fake_auth_state {
 	const char *tried;                          /* auth_tried() */
 	enum auth_rc reset_rc;                      /* auth_reset() */
 	const char *ready_err;                      /* auth_ready() fails with this, if set */
+	const char *mechs_tls;                      /* advertised list after auth_tls (NULL: mechs) */
 	/* recorded */
 	size_t pos;                                 /* answers used so far */
-	unsigned n_open, n_ready, n_start, n_step, n_reset, n_close;
+	unsigned n_open, n_ready, n_start, n_step, n_reset, n_close, n_tls;
+	unsigned tls_ssf;                           /* last auth_tls() arguments */
+	char tls_external[256];                     /* "" for NULL */
+	char tls_cb_name[32];                       /* "" for NULL */
+	size_t tls_cb_len;
 	char mech[64];                              /* last mechanism given to auth_start */
 	int in_null;                                /* last input was NULL */
 	unsigned inlen;                             /* last input length */
