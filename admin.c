@@ -240,11 +240,30 @@ static void adm_check_sasl(const struct config *cf)
 	for (size_t i = 0; i < cf->n_sasl_opts; i++)
 		if (!strcmp(cf->sasl_opts[i].key, "mech_list"))
 			list = cf->sasl_opts[i].value;
+	/*
+	 * PLAIN and LOGIN are offered only under TLS, EXTERNAL only with a verified client
+	 * certificate, the -PLUS mechanisms only with a channel binding: ask again as a TLS session
+	 * with all three (made up) would.
+	 */
+	char clear[1024], tls[1024] = "";
+	snprintf(clear, sizeof clear, "%s", auth_mechs(a));
+	if (cf->tls_cert_file != NULL) {
+		static const unsigned char cb[32];
+		if (auth_tls(a, 256, "odmrd-t", "tls-exporter", cb, sizeof cb) == AUTH_OK)
+			snprintf(tls, sizeof tls, "%s", auth_mechs(a));
+	}
 	char *copy = strdup(list), *save = NULL;
 	for (char *m = copy ? strtok_r(copy, " \t,", &save) : NULL; m; m = strtok_r(NULL, " \t,", &save)) {
+		size_t ml = strlen(m);
+		bool tls_only = !strcasecmp(m, "PLAIN") || !strcasecmp(m, "LOGIN") || !strcasecmp(m, "EXTERNAL") ||
+			(ml > 5 && !strcasecmp(m + ml - 5, "-PLUS"));
 		if (!strcasecmp(m, "ANONYMOUS"))
 			adm_say(false, "sasl_mech_list: ANONYMOUS is never offered");
-		else if (!adm_has_word(auth_mechs(a), m))
+		else if (adm_has_word(clear, m) || adm_has_word(tls, m))
+			continue;
+		else if (tls_only && cf->tls_cert_file == NULL)
+			adm_say(false, "sasl_mech_list: %s is offered only under TLS, and tls_cert_file is not set", m);
+		else
 			adm_say(true, "sasl_mech_list: %s: no SASL plugin offers it (installed? sasl_plugin_dir?)", m);
 	}
 	free(copy);

@@ -478,6 +478,8 @@ void cf_print_changed(const struct config *cf, FILE *out)
 	char a[32], b[32];
 
 	cf_defaults(&def);
+	/* tls_security_level's default depends on tls_cert_file: may with it, none without. */
+	def.tls_security_level = cf->tls_cert_file ? CF_TLS_MAY : CF_TLS_NONE;
 	for (size_t i = 0; i < sizeof cf_keys / sizeof cf_keys[0]; i++) {
 		const char *v = cf_format(cf, &cf_keys[i], a, sizeof a);
 		if (cf_keys[i].off == offsetof(struct config, hostname) ? !cf->hostname_default :

@@ -215,7 +215,6 @@ enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen)
 	return HO_READY;
 }
 
-
 /* mta = exec: the configured program gets the (plain) socket as fd 0/1; we wait for it. */
 static int ho_exec(struct handoff *h, int fd, struct ho_stats *st)
 {

@@ -82,13 +82,16 @@ want_files="/etc/odmrd/odmrd.conf
 /etc/xinetd.d/odmrd
 /lib/systemd/system/odmrd.socket
 /lib/systemd/system/odmrd@.service
+/lib/systemd/system/odmrs.socket
+/lib/systemd/system/odmrs@.service
+/usr/lib/odmrd/odmrd-tls.so
 /usr/lib/tmpfiles.d/odmrd.conf
 /usr/sbin/odmrd
 /usr/sbin/odmrd-map
 /usr/share/doc/odmrd/README.md.gz
 /usr/share/doc/odmrd/changelog.gz
 /usr/share/doc/odmrd/copyright
-$(cd "$TOP" && for f in etc/odmrd.conf.example xinetd.d/odmrd inetd/inetd.conf.odmrd mta/postfix/* mta/sendmail/*; do
+$(cd "$TOP" && for f in etc/odmrd.conf.example xinetd.d/odmrd inetd/inetd.conf.odmrd xinetd.d/odmrs inetd/inetd.conf.odmrs mta/postfix/* mta/sendmail/*; do
 	echo "/usr/share/doc/odmrd/examples/$f"
 done)
 /usr/share/man/man5/odmrd.conf.5.gz

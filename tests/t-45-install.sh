@@ -16,7 +16,7 @@ installed() { (cd "$1" && find . ! -type d -printf '%m %P\n' | sort -k2); }
 # mk ARGS...: make install/uninstall from the tree, quietly; the output goes to $WORK/make.log.
 mk() { make -s -C "$TOP" "$@" >>"$WORK/make.log" 2>&1; }
 
-EXAMPLES=$(cd "$TOP" && for f in etc/odmrd.conf.example xinetd.d/odmrd inetd/inetd.conf.odmrd mta/postfix/* mta/sendmail/*; do
+EXAMPLES=$(cd "$TOP" && for f in etc/odmrd.conf.example xinetd.d/odmrd inetd/inetd.conf.odmrd xinetd.d/odmrs inetd/inetd.conf.odmrs mta/postfix/* mta/sendmail/*; do
 	echo "644 usr/local/share/doc/odmrd/examples/$f"
 done)
 
@@ -28,6 +28,9 @@ expect_eq "the files make install puts there, and their modes" "$(installed "$D"
 644 etc/odmrd/odmrd.conf
 644 usr/local/lib/systemd/system/odmrd.socket
 644 usr/local/lib/systemd/system/odmrd@.service
+644 usr/local/lib/systemd/system/odmrs.socket
+644 usr/local/lib/systemd/system/odmrs@.service
+644 usr/local/lib/odmrd/odmrd-tls.so
 644 usr/local/lib/tmpfiles.d/odmrd.conf
 755 usr/local/sbin/odmrd
 755 usr/local/sbin/odmrd-map
@@ -47,10 +50,19 @@ $(grep -v -E '^(#|$)' "$D/usr/local/share/doc/odmrd/examples/inetd/inetd.conf.od
 	"ExecStart=/usr/local/sbin/odmrd -f /etc/odmrd/odmrd.conf
  server = /usr/local/sbin/odmrd
 /usr/local/sbin/odmrd"
+expect_eq "the TLS wrapper-port service files too" \
+	"$(grep -h -E '^ExecStart=' "$D/usr/local/lib/systemd/system/odmrs@.service")
+$(grep -h -E '^[[:space:]]*server[[:space:]]*=' "$D/usr/local/share/doc/odmrd/examples/xinetd.d/odmrs" | tr -s ' \t' ' ')
+$(grep -v -E '^(#|$)' "$D/usr/local/share/doc/odmrd/examples/inetd/inetd.conf.odmrs" | awk '{ print $6 }')" \
+	"ExecStart=/usr/local/sbin/odmrd -f /etc/odmrd/odmrd.conf -o tls_wrappermode=yes
+ server = /usr/local/sbin/odmrd
+/usr/local/sbin/odmrd"
+expect_eq "the TLS module is where odmrd looks for it (the compiled-in default of tls_module)" \
+	"$(strings "$D/usr/local/sbin/odmrd" | grep -x '/usr/local/lib/odmrd/odmrd-tls.so')" "/usr/local/lib/odmrd/odmrd-tls.so"
 expect_eq "no installed service file or example names /usr/sbin/odmrd any more" \
 	"$(grep -rl '/usr/sbin/odmrd' "$D/etc" "$D/usr/local/lib" "$D/usr/local/share/doc/odmrd/examples")" ""
 expect_eq "the installed binaries are the built ones" \
-	"$(cmp "$D/usr/local/sbin/odmrd" "$TOP/odmrd" 2>&1)$(cmp "$D/usr/local/sbin/odmrd-map" "$TOP/odmrd-map" 2>&1)" ""
+	"$(cmp "$D/usr/local/sbin/odmrd" "$TOP/odmrd" 2>&1)$(cmp "$D/usr/local/sbin/odmrd-map" "$TOP/odmrd-map" 2>&1)$(cmp "$D/usr/local/lib/odmrd/odmrd-tls.so" "$TOP/odmrd-tls.so" 2>&1)" ""
 
 # The admin edits odmrd.conf; a second install keeps it, uninstall leaves it.
 echo "hostname = edited.test" >>"$D/etc/odmrd/odmrd.conf"

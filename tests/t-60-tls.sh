@@ -49,7 +49,7 @@ write_conf "$WORK/authonly.conf" "${tls_keys[@]}" tls_auth_only=yes
 write_conf "$WORK/wrapper.conf" "${tls_keys[@]}" tls_cert_file="$P/srv-rsa.crt" tls_key_file="$P/srv-rsa.key" \
 	tls_wrappermode=yes
 write_conf "$WORK/fmssl.conf" "${tls_keys[@]}" tls_wrappermode=yes postqueue="$WORK/mailbin/postqueue" \
-	sasl_mech_list=CRAM-MD5 postfix_idle=1
+	sasl_mech_list=CRAM-MD5
 write_conf "$WORK/plain.conf" sasl_mech_list="$MECHS" idle_timeout=3
 # For the real clients that pause between lines (s_client): a longer idle timeout.
 write_conf "$WORK/slow.conf" "${tls_keys[@]}" idle_timeout=30
@@ -90,7 +90,7 @@ c() {
 		--servername provider.test "$@"
 }
 # newlog: the log lines added by the last case (call mark first).
-mark() { MARK=$(wc -l <"$LOG" 2>/dev/null || echo 0); }
+mark() { MARK=$({ wc -l <"$LOG"; } 2>/dev/null || echo 0); }
 newlog() { wait_sessions 15; tail -n +"$((MARK + 1))" "$LOG"; }
 
 # --- real clients -----------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ mark
 expect_eq "PLAIN under TLS with a wrong password -> 535" \
 	"$(c ehlo starttls ehlo plain=alice@provider.test:wrong quit)" "220 250 220 250 535 221"
 expect_match "log: the failed PLAIN names the user tried" "$(newlog)" \
-	'AUTH PLAIN failed from 127\.0\.0\.1 user=alice@provider\.test: 535 
+	'AUTH PLAIN failed from 127\.0\.0\.1 user=alice@provider\.test: 535 '
 expect_eq "PLAIN under TLS, authzid bob, authcid alice, alice's password -> 535 (no acting as another)" \
 	"$(c ehlo starttls ehlo plainz=bob:alice:alice-secret quit)" "220 250 220 250 535 221"
 expect_eq "PLAIN under TLS, empty authzid, the same credentials -> 235 (control)" \
@@ -364,6 +364,29 @@ mark
 expect_eq "mismatch, wrapper: closed without a reply" "$(c --tls eof)" "EOF EOF"
 expect_match "mismatch, wrapper: logged" "$(newlog)" 'cannot serve 127\.0\.0\.1: tls_key_file does not match.*closed without a reply'
 
+# odmrd -t finds the same before any customer does (the rest of its checks may complain about this
+# test set-up; only its "TLS:" lines are looked at), and so does -o on its command line.
+tls_t() { timeout 60 "$ODMRD" -t "$@" 2>&1 | grep -E 'TLS:' ; }
+expect_eq "odmrd -t: a good certificate and key, no TLS complaint" "$(tls_t -f "$WORK/may.conf")" ""
+expect_match "odmrd -t: key not matching the certificate" "$(tls_t -f "$WORK/mismatch-may.conf")" \
+	'^odmrd: error: TLS: tls_key_file does not match the certificate'
+expect_match "odmrd -t: unreadable key" "$(tls_t -f "$WORK/nokey.conf")" \
+	"^odmrd: error: TLS: tls_key_file $WORK/no-such\.key: No such file or directory"
+expect_match "odmrd -t: ticket key file readable by others" "$(tls_t -f "$WORK/loose.conf")" \
+	'^odmrd: error: TLS: tls_ticket_key_file .*loose\.key.*'
+expect_eq "odmrd -t: PLAIN, LOGIN, EXTERNAL and SCRAM-SHA-256-PLUS count as offered (under TLS)" \
+	"$(timeout 60 "$ODMRD" -t -f "$WORK/may.conf" -o sasl_mech_list="$MECHS SCRAM-SHA-256-PLUS" 2>&1 | grep sasl_mech_list)" ""
+expect_eq "odmrd -t without TLS: they are warnings (never offered), not missing plugins" \
+	"$(timeout 60 "$ODMRD" -t -f "$WORK/plain.conf" 2>&1 | grep sasl_mech_list)" \
+	"odmrd: warning: sasl_mech_list: PLAIN is offered only under TLS, and tls_cert_file is not set
+odmrd: warning: sasl_mech_list: LOGIN is offered only under TLS, and tls_cert_file is not set
+odmrd: warning: sasl_mech_list: EXTERNAL is offered only under TLS, and tls_cert_file is not set"
+expect_match "odmrd -t -o: the override is checked too" \
+	"$(tls_t -f "$WORK/may.conf" -o tls_key_file="$P/other.key")" '^odmrd: error: TLS: tls_key_file does not match'
+expect_eq "odmrd -n -o: the override is shown" \
+	"$("$ODMRD" -n -f "$WORK/may.conf" -o tls_wrappermode=yes | grep -E '^tls_(wrappermode|security_level)')" \
+	"tls_wrappermode = yes"
+
 # --- a plaintext session pays nothing for TLS ----------------------------------------------------------------
 
 # maps_of CONF-NAME [starttls]: the shared objects mapped by the odmrd serving a client that said
@@ -416,7 +439,7 @@ expect_match "after STARTTLS: odmrd-tls.so and libwolfssl are mapped" "$maps" 'l
 svc_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 write_conf "$WORK/svc.conf" "${tls_keys[@]}" log_file="$WORK/svc.log"
 XPORT=$(svc_port)
-sed -e "s#/usr/local/sbin/odmrd#$ODMRD#" -e "s#/etc/odmrd/odmrd.conf#$WORK/svc.conf#" \
+sed -e "s#/usr/sbin/odmrd#$ODMRD#" -e "s#/etc/odmrd/odmrd.conf#$WORK/svc.conf#" \
 	-e "s/^\([[:space:]]*port[[:space:]]*=\).*/\1 $XPORT\n\tbind = 127.0.0.1/" \
 	-e 's/_odmrd/root/g' -e '/^[[:space:]]*libwrap/d' -e 's/^\([[:space:]]*disable[[:space:]]*=\).*/\1 no/' \
 	-e '/^[[:space:]]*log_type/d' "$TOP/xinetd.d/odmrs" >"$WORK/xinetd.odmrs"
@@ -432,7 +455,7 @@ else
 fi
 kill_tree "$BG_PID"
 exec_start=$(sed -n 's/^ExecStart=//p' "$TOP/systemd/odmrs@.service" |
-	sed -e "s#/usr/local/sbin/odmrd#$ODMRD#" -e "s#/etc/odmrd/odmrd.conf#$WORK/svc.conf#")
+	sed -e "s#/usr/sbin/odmrd#$ODMRD#" -e "s#/etc/odmrd/odmrd.conf#$WORK/svc.conf#")
 SPORT=$(svc_port)
 # shellcheck disable=SC2086 # ExecStart is a command line
 spawn systemd-socket-activate -l "127.0.0.1:$SPORT" --accept --inetd $exec_start 2>>"$WORK/ssa.log"

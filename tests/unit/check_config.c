@@ -371,6 +371,21 @@ START_TEST(test_print_changed)
 	fclose(out);
 	ck_assert_str_eq(buf, "");
 	free(buf);
+	/* tls_security_level's default follows tls_cert_file (may): not printed; encrypt is */
+	ok("tls_cert_file = /c.pem\ntls_key_file = /k.pem\n");
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	cf_print_changed(&cf, out);
+	fclose(out);
+	ck_assert_str_eq(buf, "tls_cert_file = /c.pem\ntls_key_file = /k.pem\n");
+	free(buf);
+	ok("tls_cert_file = /c.pem\ntls_key_file = /k.pem\ntls_security_level = encrypt\n");
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	cf_print_changed(&cf, out);
+	fclose(out);
+	ck_assert_str_eq(buf, "tls_cert_file = /c.pem\ntls_key_file = /k.pem\ntls_security_level = encrypt\n");
+	free(buf);
 }
 END_TEST
 
@@ -496,7 +511,7 @@ START_TEST(test_command_line_overrides)
 	ck_assert_int_eq(cf.tls_security_level, CF_TLS_MAY);
 	cf_free(&cf);
 	ck_assert_int_eq(cf_load_opts(path, bad, 1, &cf, err, sizeof err), -1);
-	ck_assert_str_eq(err, "-o no_such_key=1: unknown key");
+	ck_assert_str_eq(err, "-o no_such_key=1: no_such_key: unknown key");
 	/* The cross-checks see the overrides too. */
 	load("hostname = h.example\n");
 	cf_free(&cf);
