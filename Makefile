@@ -176,10 +176,11 @@ deb:
 	rm -rf $(DEBBUILD)
 	mkdir -p $(DEBBUILD)/odmrd
 	tar -c --exclude=./.git --exclude=./build --exclude=./tests/work --exclude='*.o' \
-		--exclude=./bench/results/tmp . | tar -x -C $(DEBBUILD)/odmrd
+		--exclude=./bench/results/tmp --exclude=./bench/work . | tar -x -C $(DEBBUILD)/odmrd
 	cd $(DEBBUILD)/odmrd && dpkg-buildpackage $(DEBFLAGS)
 
 clean:
 	rm -f odmrd odmrd-map odmrd-tls.so *.o tests/unit/*.o tests/unit/check_odmrd fuzz/odmrd_fuzz
+	$(MAKE) -C bench/tls clean
 
 .PHONY: all deps check check-faults check-sanitize check-package check-guide demo bench fuzz fuzz-long install uninstall deb clean
