@@ -51,6 +51,8 @@ write_conf "$WORK/wrapper.conf" "${tls_keys[@]}" tls_cert_file="$P/srv-rsa.crt" 
 write_conf "$WORK/fmssl.conf" "${tls_keys[@]}" tls_wrappermode=yes postqueue="$WORK/mailbin/postqueue" \
 	sasl_mech_list=CRAM-MD5
 write_conf "$WORK/plain.conf" sasl_mech_list="$MECHS" idle_timeout=3
+# Only mechanisms that need TLS: a plaintext EHLO offers STARTTLS and no AUTH (not a 421).
+write_conf "$WORK/tlsonly.conf" "${tls_keys[@]}" sasl_mech_list="PLAIN LOGIN"
 # For the real clients that pause between lines (s_client): a longer idle timeout.
 write_conf "$WORK/slow.conf" "${tls_keys[@]}" idle_timeout=30
 # Session tickets: the test key file (two keys), the same keys rotated in a new one (new first,
@@ -80,7 +82,7 @@ use() {
 	PORT=${SRV_PORT[$1]}
 	INETD_LOG=${SRV_LOG[$1]}
 }
-for s in may slow encrypt authonly wrapper fmssl plain tickets tickets-ca tickets-wrapper rotated fresh loose nokey nokey-wrapper mismatch-may mismatch-encrypt mismatch-wrapper; do
+for s in may slow encrypt authonly wrapper fmssl plain tlsonly tickets tickets-ca tickets-wrapper rotated fresh loose nokey nokey-wrapper mismatch-may mismatch-encrypt mismatch-wrapper; do
 	serve "$s" "$WORK/$s.conf"
 done
 
@@ -135,6 +137,12 @@ expect_eq "PLAIN and LOGIN in the clear: 504 (not offered), CRAM-MD5 still works
 expect_eq "STARTTLS, then EHLO again: no STARTTLS, PLAIN and LOGIN offered; PLAIN works" \
 	"$(c ehlo starttls caps plain=alice@provider.test:alice-secret tlsinfo quit)" \
 	"220 250 220 250:AUTH_CRAM-MD5_SCRAM-SHA-256-PLUS_SCRAM-SHA-256_PLAIN_LOGIN+ATRN 235 TLSv1.3/new 221"
+mark
+use tlsonly
+expect_eq "only PLAIN and LOGIN listed: no AUTH before TLS, both after it; STARTTLS before EHLO too" \
+	"$(c caps starttls caps plain=alice@provider.test:alice-secret quit) $(c starttls caps quit)" \
+	"220 250:STARTTLS+ATRN 220 250:AUTH_PLAIN_LOGIN+ATRN 235 221 220 220 250:AUTH_PLAIN_LOGIN+ATRN 221"
+use may
 mark
 expect_eq "PLAIN under TLS with a wrong password -> 535" \
 	"$(c ehlo starttls ehlo plain=alice@provider.test:wrong quit)" "220 250 220 250 535 221"
