@@ -182,7 +182,8 @@ int main(int argc, char **argv)
 	if (!lines)
 		conn_set_line_records(c, false);
 	enum relay_rc rc = relay_greet(r, 10);
-	relay_listen(r, ls, true);
+	relay_allow_peer(r, getuid());
+	relay_listen(r, ls, true, "a.example");
 	struct ho_stats st;
 	int seen = 0;
 	while (rc == RELAY_OK) {
