@@ -138,7 +138,15 @@ static int sock_name(int fd, int peer, char *ip, size_t iplen, char *ipport, siz
 		port = ntohs(sin->sin_port);
 	} else if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)iplen);
+		/*
+		 * A dual-stack listener (xinetd "flags = IPv6", systemd [::]:366 without BindIPv6Only)
+		 * hands IPv4 customers over as ::ffff:a.b.c.d; logs, SASL and the admin's greps want
+		 * a.b.c.d, the form the same customer has on an IPv4-only listener.
+		 */
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, (socklen_t)iplen);
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)iplen);
 		port = ntohs(sin6->sin6_port);
 	} else {
 		return 0;

@@ -115,6 +115,22 @@ expect_match "(b) odmrd found the peer on its stdin socket" "$(grep 'session pee
 	'^.*session peer=127\.0\.0\.1 helo=client\.test user=alice@provider\.test '
 kill_tree "$SSA"
 
+# A dual-stack listener passes IPv4 customers as IPv4-mapped IPv6 addresses: logged as a.b.c.d.
+PORT=$(free_port)
+spawn systemd-socket-activate -l "[::ffff:127.0.0.1]:$PORT" --accept --inetd "$ODMRD" -f "$WORK/odmrd.conf" \
+	2>"$WORK/ssa6.log"
+SSA=$BG_PID
+wait_for 10 grep -q "Listening on \[::ffff:127.0.0.1\]:$PORT" "$WORK/ssa6.log" ||
+	fail "(b) systemd-socket-activate listens on an IPv4-mapped address" "$(cat "$WORK/ssa6.log")"
+: >"$WORK/odmrd.log"
+expect_eq "(b) a session through a dual-stack (IPv6) listener: 220 250 235 450 221" \
+	"$(odmrc ehlo cram=$A atrn=c.example quit eof 2>&1)" "220 250 235 450 221 EOF"
+log_wait 'session peer=' 10
+expect_match "(b) ... the IPv4 customer is logged as 127.0.0.1, not ::ffff:127.0.0.1" \
+	"$(grep -E 'connect from|session peer=' "$WORK/odmrd.log" | tr '\n' ' ')" \
+	'connect from 127\.0\.0\.1 .*session peer=127\.0\.0\.1 '
+kill_tree "$SSA"
+
 # --- (c) a booted systemd ---------------------------------------------------------------------
 
 if ! troot_start --boot; then
