@@ -246,6 +246,7 @@ static enum relay_rc ho_relay(struct handoff *h, struct relay *r, int *done)
 
 	/* The relay owns the listeners from here on, even when the greeting fails (it closes them). */
 	relay_allow_peer(r, h->mta_uid);
+	relay_set_user(r, h->user);
 	for (size_t i = 0; i < h->n; i++)
 		relay_listen(r, h->lis[i], cf->mta == CF_MTA_POSTFIX, h->dom[i]);
 	enum relay_rc rr = relay_greet(r, cf->idle_timeout);

@@ -46,13 +46,32 @@
 #define RELAY_REPLY_MAX 8192     /* one (multi-line) SMTP reply */
 #define RELAY_LINE_MAX 2048      /* MTA command line: RFC 5321 512 plus extension room */
 #define RELAY_REFUSALS_LOGGED 10 /* refused peers / recipients logged one by one per session */
+#define RELAY_LIST_MAX 400       /* one recipient list in a msg line: bounds the line (log.c: 2048) */
+#define RELAY_REPLY_LOGGED 256   /* the customer's reply in a msg line, escaped */
+
+/* What one MTA transaction did, for its one "msg" log line: fixed buffers, filled per command. */
+struct relay_txn {
+	char from[LOG_ESC_SIZE];      /* MAIL FROM path, escaped */
+	char ok[RELAY_LIST_MAX];      /* accepted recipients, escaped, comma-separated */
+	char no[RELAY_LIST_MAX];      /* refused ones, each with the code (":450-odmrd": ours) */
+	size_t ok_len, no_len;
+	unsigned n_ok, n_no;          /* all of them, listed or not */
+	unsigned more_ok, more_no;    /* those that did not fit in the list */
+	bool data;                    /* DATA answered 354: size= applies */
+	bool ended;                   /* the final CRLF.CRLF went through */
+	unsigned long long octets;    /* message octets relayed, as on the wire (dot-stuffed) */
+	unsigned long long dots;      /* stuffing dots among them (the receiver removes them) */
+	bool logged;                  /* its line is out */
+};
 
 struct mconn {
 	int fd;
 	bool lmtp;
 	const char *domain;   /* the domain its socket was bound for: the only one it may deliver */
+	long pid;             /* the MTA process (SO_PEERCRED): Postfix logs it as lmtp[pid] */
 	bool txn;             /* MAIL accepted by the customer, transaction open */
 	unsigned rcpts;       /* recipients the customer accepted in this transaction */
+	struct relay_txn t;
 	struct linebuf lb;
 };
 
@@ -70,6 +89,8 @@ struct relay {
 	struct { int fd; bool lmtp; const char *domain; } lis[RELAY_MAX_LISTEN];
 	unsigned nlis;
 	uid_t peer_uid;                       /* besides root, the one account that may connect */
+	char user[LOG_ESC_SIZE];              /* the customer's SASL name, escaped, for msg lines */
+	const char *why;                      /* why the relay ends: reason= of open transactions */
 	unsigned refusals;                    /* peers and recipients refused so far */
 	struct mconn *conn[RELAY_MAX_CONNS];
 	unsigned nconn;
@@ -100,6 +121,7 @@ static enum relay_rc relay_lost(struct relay *r)
 {
 	if (net_now_ms() >= r->cap)
 		r->expired = true;
+	r->why = r->expired ? "max_session_time" : "customer-lost";
 	return r->expired ? RELAY_EXPIRED : RELAY_CUSTOMER_LOST;
 }
 
@@ -207,6 +229,7 @@ struct relay *relay_new(struct conn *cust, const char *name, unsigned timeout_s,
 	lb_init(&r->clb);
 	r->last_activity = net_now_ms();
 	r->st.result = "done";
+	strcpy(r->user, "-");
 	return r;
 }
 
@@ -301,6 +324,12 @@ void relay_allow_peer(struct relay *r, uid_t uid)
 	r->peer_uid = uid;
 }
 
+/* See relay.h. */
+void relay_set_user(struct relay *r, const char *user)
+{
+	log_esc(user, strlen(user), r->user, sizeof r->user);
+}
+
 /* Log one refusal (the first RELAY_REFUSALS_LOGGED of a session; then once that we stop). */
 static bool relay_log_refusal(struct relay *r)
 {
@@ -309,26 +338,146 @@ static bool relay_log_refusal(struct relay *r)
 	return r->refusals <= RELAY_REFUSALS_LOGGED;
 }
 
+/*
+ * The <path> of a MAIL or RCPT command LINE (LEN octets): its '<' in *P, its last '@' outside a
+ * quoted local part in *AT (NULL if none); returns its length up to the first unquoted '>'
+ * included, 0 if there is none.
+ */
+static size_t relay_path(const char *line, size_t len, const char **p, const char **at)
+{
+	const char *lt = memchr(line, '<', len), *end = line + len;
+	bool quoted = false;
+
+	*p = lt;
+	*at = NULL;
+	for (const char *q = lt ? lt + 1 : end; q < end; q++) {
+		if (*q == '\\' && quoted && q + 1 < end)
+			q++;
+		else if (*q == '"')
+			quoted = !quoted;
+		else if (!quoted && *q == '@')
+			*at = q;
+		else if (!quoted && *q == '>')
+			return (size_t)(q - lt + 1);
+	}
+	return 0;
+}
+
 /* True if the RCPT command LINE (LEN octets) names a recipient whose domain is DOMAIN. */
 static bool relay_rcpt_in(const char *line, size_t len, const char *domain)
 {
-	const char *lt = memchr(line, '<', len), *end = line + len, *at = NULL, *gt = NULL;
-	bool quoted = false;
+	const char *p, *at;
+	size_t n = relay_path(line, len, &p, &at);
 
-	for (const char *p = lt ? lt + 1 : end; p < end && gt == NULL; p++) {
-		if (*p == '\\' && quoted && p + 1 < end)
-			p++;
-		else if (*p == '"')
-			quoted = !quoted;
-		else if (!quoted && *p == '@')
-			at = p;
-		else if (!quoted && *p == '>')
-			gt = p;
-	}
-	if (at == NULL || gt == NULL)
+	if (n == 0 || at == NULL)
 		return false;
-	size_t dl = (size_t)(gt - at - 1);
+	size_t dl = (size_t)(p + n - 1 - at - 1);
 	return dl == strlen(domain) && strncasecmp(at + 1, domain, dl) == 0;
+}
+
+/* The path of command LINE escaped into BUF (the whole argument if it has no <path>). */
+static const char *relay_path_esc(const char *line, size_t len, char *buf, size_t buflen)
+{
+	const char *p, *at;
+	size_t n = relay_path(line, len, &p, &at), v = strcspn(line, ":");
+
+	if (n == 0) {
+		p = v < len ? line + v + 1 : line + len;
+		n = (size_t)(line + len - p);
+	}
+	return log_esc(p, n, buf, buflen);
+}
+
+/* Start C's transaction record at MAIL (LINE, LEN octets): sender escaped, lists empty. */
+static void relay_txn_begin(struct mconn *c, const char *line, size_t len)
+{
+	memset(&c->t, 0, sizeof c->t);
+	relay_path_esc(line, len, c->t.from, sizeof c->t.from);
+}
+
+/*
+ * Note one recipient of C's transaction (RCPT LINE, LEN octets) in the accepted list (CODE 0)
+ * or the refused one, with its code (LOCAL: we refused it). Lists stop at RELAY_LIST_MAX with
+ * room for "+N-more".
+ */
+static void relay_txn_rcpt(struct mconn *c, const char *line, size_t len, int code, bool local)
+{
+	struct relay_txn *t = &c->t;
+	char esc[LOG_ESC_SIZE], item[LOG_ESC_SIZE + 16];
+	bool ok = code == 0;
+	char *list = ok ? t->ok : t->no;
+	size_t *used = ok ? &t->ok_len : &t->no_len;
+	unsigned *more = ok ? &t->more_ok : &t->more_no;
+
+	*(ok ? &t->n_ok : &t->n_no) += 1;
+	relay_path_esc(line, len, esc, sizeof esc);
+	int n = ok ? snprintf(item, sizeof item, "%s%s", *used ? "," : "", esc) :
+		     snprintf(item, sizeof item, "%s%s:%d%s", *used ? "," : "", esc, code, local ? "-odmrd" : "");
+	if (*more || n < 0 || *used + (size_t)n + 16 > RELAY_LIST_MAX) {
+		(*more)++;
+		return;
+	}
+	memcpy(list + *used, item, (size_t)n + 1);
+	*used += (size_t)n;
+}
+
+/* The customer's last reply as one line (continuation lines' codes dropped), escaped into BUF. */
+static const char *relay_reply_text(const struct relay *r, char *buf, size_t buflen)
+{
+	char one[1024];
+	size_t o = 0;
+
+	for (const char *p = r->reply, *end = r->reply + r->reply_len; p < end && o < sizeof one;) {
+		const char *eol = memchr(p, '\r', (size_t)(end - p));
+		size_t skip = p == r->reply ? 0 : 4, n;
+		if (eol == NULL)
+			break;
+		n = (size_t)(eol - p) > skip ? (size_t)(eol - p) - skip : 0;
+		if (o > 0 && o < sizeof one)
+			one[o++] = ' ';
+		n = n < sizeof one - o ? n : sizeof one - o;
+		memcpy(one + o, p + skip, n);
+		if (skip == 0 && n > 3)
+			one[o + 3] = ' ';   /* "250-first line" reads "250 first line" */
+		o += n;
+		p = eol + 2;
+	}
+	return log_esc_text(one, o, buf, buflen);
+}
+
+/* A recipient list for the log: "-" when empty, ",+N-more" when some did not fit. */
+static const char *relay_list(const char *list, size_t len, unsigned more, char *buf, size_t buflen)
+{
+	snprintf(buf, buflen, "%s", len ? list : "-");
+	if (more)
+		snprintf(buf + len, buflen - len, ",+%u-more", more);
+	return buf;
+}
+
+/*
+ * The one log line of C's transaction (once): who, what, how big, where each recipient went,
+ * RESULT (and REASON, may be NULL), and with REPLY the customer's last reply, quoted.
+ */
+static void relay_txn_log(struct relay *r, struct mconn *c, const char *result, const char *reason, bool reply)
+{
+	struct relay_txn *t = &c->t;
+	char size[24] = "-", text[RELAY_REPLY_LOGGED + 2] = "-", ok[RELAY_LIST_MAX], no[RELAY_LIST_MAX];
+
+	if (t->logged)
+		return;
+	t->logged = true;
+	if (t->data)
+		snprintf(size, sizeof size, "%llu", t->octets - t->dots - (t->ended ? 3 : 0));
+	if (reply) {
+		text[0] = '"';
+		relay_reply_text(r, text + 1, RELAY_REPLY_LOGGED);
+		strcat(text, "\"");
+	}
+	log_msg(LOG_INFO, "msg user=%s domain=%s mta_pid=%ld from=%s size=%s rcpts=%u accepted=%s refused=%s "
+		"result=%s%s%s reply=%s", r->user, c->domain, c->pid, t->from, size, t->n_ok + t->n_no,
+		relay_list(t->ok, t->ok_len, t->more_ok, ok, sizeof ok),
+		relay_list(t->no, t->no_len, t->more_no, no, sizeof no), result, reason ? " reason=" : "",
+		reason ? reason : "", text);
 }
 
 /* True if C may talk now: no other connection's transaction holds the customer. */
@@ -354,6 +503,8 @@ static void relay_drop(struct relay *r, unsigned i)
 {
 	struct mconn *c = r->conn[i];
 
+	if (c->txn)
+		relay_txn_log(r, c, "dropped", r->why ? r->why : "mta-lost", false);
 	if (r->owner == c)
 		r->owner = NULL;
 	close(c->fd);
@@ -362,11 +513,12 @@ static void relay_drop(struct relay *r, unsigned i)
 	r->last_activity = net_now_ms();
 }
 
-/* End C's open transaction at the customer (MTA quit or vanished): RSET, reply discarded. */
-static enum relay_rc relay_end_txn(struct relay *r, struct mconn *c)
+/* End C's open transaction at the customer (MTA quit or vanished: WHY): RSET, reply discarded. */
+static enum relay_rc relay_end_txn(struct relay *r, struct mconn *c, const char *why)
 {
 	if (!c->txn)
 		return RELAY_OK;
+	relay_txn_log(r, c, "dropped", why, false);
 	c->txn = false;
 	r->owner = NULL;
 	return relay_command(r, "RSET", 4) < 0 ? relay_lost(r) : RELAY_OK;
@@ -408,8 +560,10 @@ static enum relay_rc relay_data(struct relay *r, struct mconn *c)
 					st = D_DOTCR;
 				else if (b == '\n')
 					bad = true;
-				else
+				else {
 					st = D_TEXT;
+					c->t.dots++;   /* a stuffing dot: not part of the message */
+				}
 				break;
 			case D_DOTCR:
 				if (b == '\n')
@@ -421,13 +575,17 @@ static enum relay_rc relay_data(struct relay *r, struct mconn *c)
 		}
 		if (bad) {
 			log_msg(LOG_ERR, "reversed: MTA sent a bare CR or LF in DATA; abandoning the message");
+			r->why = "bad-line-ending";
 			return RELAY_ABORT;
 		}
 		if (i > 0 && conn_write(r->cust, p, i, relay_deadline(r, r->timeout_s)) < 0)
 			return relay_lost(r);
 		lb_consume(&c->lb, i);
-		if (end)
+		c->t.octets += i;
+		if (end) {
+			c->t.ended = true;
 			return RELAY_OK;
+		}
 		ssize_t got = relay_fill(c->fd, &c->lb, relay_deadline(r, r->timeout_s));
 		if (got <= 0 && net_now_ms() >= r->cap) {
 			log_msg(LOG_NOTICE, "reversed: max_session_time reached in DATA; abandoning the session");
@@ -435,6 +593,7 @@ static enum relay_rc relay_data(struct relay *r, struct mconn *c)
 		}
 		if (got <= 0) {
 			log_msg(LOG_NOTICE, "reversed: MTA connection lost in DATA; abandoning the session");
+			r->why = "mta-lost-in-data";
 			return RELAY_ABORT;
 		}
 		r->last_activity = net_now_ms();
@@ -449,11 +608,14 @@ static enum relay_rc relay_do_data(struct relay *r, struct mconn *c, const char 
 	if (code < 0)
 		return relay_lost(r);
 	if (code != 354) {
+		relay_txn_log(r, c, "data-refused", NULL, true);
 		relay_reply_to_mta(r, c);
 		return RELAY_OK;
 	}
+	c->t.data = true;
 	if (relay_reply_to_mta(r, c) < 0) {
 		log_msg(LOG_NOTICE, "reversed: MTA connection lost before DATA; abandoning the session");
+		r->why = "mta-lost-before-data";
 		return RELAY_ABORT;
 	}
 	enum relay_rc rc = relay_data(r, c);
@@ -462,6 +624,7 @@ static enum relay_rc relay_do_data(struct relay *r, struct mconn *c, const char 
 	code = relay_read_reply(r, r->timeout_s);
 	if (code < 0)
 		return relay_lost(r);
+	relay_txn_log(r, c, code / 100 == 2 ? "sent" : code / 100 == 4 ? "deferred" : "bounced", NULL, true);
 	unsigned copies = c->lmtp ? c->rcpts : 1;
 	for (unsigned i = 0; i < copies; i++)
 		if (relay_reply_to_mta(r, c) < 0) {
@@ -490,13 +653,13 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 	if (n >= sizeof verb)
 		verb[0] = '\0';
 	if (!strcmp(verb, "QUIT")) {
-		enum relay_rc rc = relay_end_txn(r, c);
+		enum relay_rc rc = relay_end_txn(r, c, "mta-quit");
 		relay_to_mta(r, c, "221 2.0.0 Bye\r\n");
 		*gone = true;
 		return rc;
 	}
 	if (!strcmp(verb, "EHLO") || !strcmp(verb, "LHLO") || !strcmp(verb, "HELO")) {
-		enum relay_rc rc = relay_end_txn(r, c);
+		enum relay_rc rc = relay_end_txn(r, c, "mta-hello");
 		if (relay_to_mta(r, c, verb[0] == 'H' ? r->helo : r->ehlo) < 0)
 			*gone = true;
 		return rc;
@@ -527,6 +690,7 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 			log_msg(LOG_WARNING, "reversed: refused %s on the socket for %s: not that domain",
 				log_esc(line, len, esc, sizeof esc), c->domain);
 		relay_to_mta(r, c, "450 4.7.1 Recipient not in the domain this connection serves\r\n");
+		relay_txn_rcpt(c, line, len, 450, true);
 		return RELAY_OK;
 	}
 	if (!strcmp(verb, "DATA"))
@@ -535,6 +699,10 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 		relay_to_mta(r, c, "502 5.5.1 Command not implemented\r\n");
 		return RELAY_OK;
 	}
+	if (!strcmp(verb, "MAIL"))
+		relay_txn_begin(c, line, len);
+	else if (!strcmp(verb, "RSET"))
+		relay_txn_log(r, c, "dropped", "mta-rset", false);
 	int code = relay_command(r, line, len);
 	if (code < 0)
 		return relay_lost(r);
@@ -542,7 +710,10 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 		c->txn = true;
 		c->rcpts = 0;
 		r->owner = c;
+	} else if (!strcmp(verb, "MAIL")) {
+		relay_txn_log(r, c, "mail-refused", NULL, true);
 	} else if (!strcmp(verb, "RCPT")) {
+		relay_txn_rcpt(c, line, len, code / 100 == 2 ? 0 : code, false);
 		if (code / 100 == 2) {
 			c->rcpts++;
 			r->st.rcpts_ok++;
@@ -582,7 +753,7 @@ static enum relay_rc relay_mta_input(struct relay *r, unsigned i, bool fill)
 		if (got == -1 && errno == EAGAIN)
 			return RELAY_OK;
 		if (got <= 0 && got != -2) {
-			rc = relay_end_txn(r, c);
+			rc = relay_end_txn(r, c, "mta-closed");
 			relay_drop(r, i);
 			return rc;
 		}
@@ -594,7 +765,7 @@ static enum relay_rc relay_mta_input(struct relay *r, unsigned i, bool fill)
 		if (s != LB_LINE) {
 			log_msg(LOG_ERR, "reversed: malformed command line from the MTA; dropping it");
 			relay_to_mta(r, c, "500 5.5.2 Malformed line\r\n");
-			rc = relay_end_txn(r, c);
+			rc = relay_end_txn(r, c, "mta-malformed-line");
 			gone = true;
 			break;
 		}
@@ -632,6 +803,7 @@ static void relay_accept(struct relay *r, unsigned l)
 		return;
 	}
 	c->fd = fd;
+	c->pid = (long)cr.pid;
 	c->lmtp = r->lis[l].lmtp;
 	c->domain = r->lis[l].domain;
 	lb_init(&c->lb);
@@ -662,12 +834,14 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 
 	if (left <= 0) {
 		r->expired = true;
+		r->why = "max_session_time";
 		return RELAY_EXPIRED;
 	}
 	if (timeout_ms > left)
 		timeout_ms = (int)left;
 	if (conn_pending(r->cust) && relay_customer_spoke(r)) {
 		log_msg(LOG_NOTICE, "reversed: customer closed or spoke out of turn");
+		r->why = "customer-lost";
 		return RELAY_CUSTOMER_LOST;
 	}
 	/* Commands that waited in a buffer while another connection's transaction ran. */
@@ -691,6 +865,7 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 		return RELAY_OK;
 	if (p[0].revents && relay_customer_spoke(r)) {
 		log_msg(LOG_NOTICE, "reversed: customer closed or spoke out of turn");
+		r->why = "customer-lost";
 		return RELAY_CUSTOMER_LOST;
 	}
 	for (unsigned i = 0; i < nl; i++)

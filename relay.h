@@ -32,6 +32,8 @@ enum relay_rc relay_greet(struct relay *r, unsigned greet_s);
 int relay_listen(struct relay *r, int fd, bool lmtp, const char *domain);
 /* Accept MTA connections only from root and UID (SO_PEERCRED); others are closed unanswered. */
 void relay_allow_peer(struct relay *r, uid_t uid);
+/* Name the customer (SASL user, escaped here) in the per-message log lines. */
+void relay_set_user(struct relay *r, const char *user);
 /* Wait up to TIMEOUT_MS for one event and handle it. */
 enum relay_rc relay_step(struct relay *r, int timeout_ms);
 /* MTA connections currently open. */

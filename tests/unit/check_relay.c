@@ -4,7 +4,10 @@
  * delayed ACK: 44 vs 480 msg/s in bench/), a socketpair customer still works, and relay_greet's
  * EHLO exchange (name sent, customer extensions filtered to the allow-list, HELO fallback), and
  * the DATA copy: byte-exact for a message several line buffers long, bare LF refused before
- * the customer could see an end of data, a command sent right after the end still answered.
+ * the customer could see an end of data, a command sent right after the end still answered;
+ * and the one "msg" log line per transaction (issue 13): sender and recipients escaped, size as
+ * the customer stores it, every recipient's fate, the final reply, bounded with many recipients,
+ * and the reason when a transaction ends unfinished.
  */
 #include <check.h>
 #include <netinet/in.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "log.h"
 #include "net.h"
 #include "relay.h"
 #include "unit.h"
@@ -532,6 +536,138 @@ START_TEST(test_max_session_time)
 }
 END_TEST
 
+/* Send this process's log lines to a file in DIR (after rig_up: its own lines are not wanted). */
+static void log_to(const char *dir, char *path, size_t len)
+{
+	snprintf(path, len, "%s/odmrd.log", dir);
+	unlink(path);
+	ck_assert_int_eq(log_open(LOG_MAIL, path), 0);
+}
+
+/* The " msg " lines logged to PATH, in BUF (one per line); how many there are. */
+static int msg_lines(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	size_t o = 0;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(f);
+	buf[0] = '\0';
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *m = strstr(line, "]: msg ");
+		if (m == NULL)
+			continue;
+		ck_assert_uint_lt(o + strlen(m + 3), len);
+		o += (size_t)sprintf(buf + o, "%s", m + 3);
+		n++;
+	}
+	fclose(f);
+	log_close();
+	ck_assert_int_eq(log_open(LOG_MAIL, "/dev/null"), 0);
+	return n;
+}
+
+START_TEST(test_msg_line_lmtp)
+{
+	struct rig g;
+	size_t blen, dots = 0;
+	char *body = make_body(&blen), got[1024], path[4200], log[8192], want[2048];
+	const char *head = "MAIL FROM:<s\x01\xc3\xa9@x.test> BODY=8BITMIME\r\nRCPT TO:<u@a.example>\r\n"
+			   "RCPT TO:<v@a.example>\r\nRCPT TO:<x@outside.test>\r\nRCPT TO:<\"w w\"@a.example>\r\n"
+			   "DATA\r\n";
+	const char *fin = "250-2.0.0 Ok: queued as ABC\r\n250 2.0.0 \"bye\"\r\n";
+
+	/* LMTP: the customer refuses v@, we refuse x@outside.test, two accepted; one line, after
+	 * the end of data, with the message size as the customer stores it (stuffing dots not
+	 * counted), and the two-line final reply joined. */
+	for (size_t i = 0; i + 1 < blen; i++)
+		dots += (i == 0 || body[i - 1] == '\n') && body[i] == '.' && body[i + 1] == '.';
+	ck_assert_uint_gt(dots, 100);
+	snprintf(want, sizeof want, CUST_HELLO "250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n250 ok\r\n"
+		 "354 go\r\n%s", fin);
+	rig_up(&g, want, true);
+	relay_set_user(g.r, "alice@provider.test");
+	log_to(g.dir, path, sizeof path);
+	ck_assert_int_eq(write(g.m, head, strlen(head)), (ssize_t)strlen(head));
+	ck_assert_int_eq(write(g.m, body, blen), (ssize_t)blen);
+	ck_assert_int_eq(write(g.m, ".\r\nQUIT\r\n", 9), 9);
+	snprintf(want, sizeof want, "250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n"
+		 "450 4.7.1 Recipient not in the domain this connection serves\r\n250 ok\r\n354 go\r\n"
+		 "%s%s221 2.0.0 Bye\r\n", fin, fin);
+	ck_assert_int_eq(steps_until(&g, got, sizeof got, strlen(want)), RELAY_OK);
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(msg_lines(path, log, sizeof log), 1);
+	snprintf(want, sizeof want, "msg user=alice@provider.test domain=a.example mta_pid=%ld "
+		 "from=<s\\x01\\xc3\\xa9@x.test> size=%zu rcpts=4 accepted=<u@a.example>,<\\x22w\\x20w\\x22@a.example> "
+		 "refused=<v@a.example>:550,<x@outside.test>:450-odmrd result=sent "
+		 "reply=\"250 2.0.0 Ok: queued as ABC 2.0.0 \\x22bye\\x22\"\n", (long)getpid(), blen - dots);
+	ck_assert_str_eq(log, want);
+	rig_down(&g);
+	free(body);
+}
+END_TEST
+
+START_TEST(test_msg_line_many_rcpts_rset)
+{
+	struct rig g;
+	char script[8192], batch[8192], got[8192], path[4200], log[8192];
+	size_t o = 0, k = 0;
+
+	/* 60 long recipients, all accepted, then RSET: the list stops with a count of the rest,
+	 * the line stays well inside log.c's 2048 octets, and says the transaction was dropped. */
+	o = (size_t)snprintf(script, sizeof script, "%s250 ok\r\n", CUST_HELLO);
+	k = (size_t)snprintf(batch, sizeof batch, "MAIL FROM:<>\r\n");
+	for (int i = 0; i < 60; i++) {
+		o += (size_t)snprintf(script + o, sizeof script - o, "250 ok\r\n");
+		k += (size_t)snprintf(batch + k, sizeof batch - k,
+				      "RCPT TO:<recipient.number.%02d.with.a.long.name@a.example>\r\n", i);
+	}
+	snprintf(script + o, sizeof script - o, "250 reset\r\n");
+	snprintf(batch + k, sizeof batch - k, "RSET\r\n");
+	rig_up(&g, script, false);
+	log_to(g.dir, path, sizeof path);
+	ck_assert_int_eq(write(g.m, batch, strlen(batch)), (ssize_t)strlen(batch));
+	ck_assert_int_eq(steps_until(&g, got, sizeof got, 8 * 61 + 11), RELAY_OK);
+	ck_assert_int_eq(msg_lines(path, log, sizeof log), 1);
+	ck_assert_uint_lt(strlen(log), 1024);
+	ck_assert_ptr_nonnull(strstr(log, "msg user=- domain=a.example "));
+	ck_assert_ptr_nonnull(strstr(log, " from=<> size=- rcpts=60 accepted=<recipient.number.00.with.a.long.name@a.example>,"));
+	ck_assert_ptr_nonnull(strstr(log, "-more refused=- result=dropped reason=mta-rset reply=-\n"));
+	unsigned listed = 0, more = 0;
+	for (const char *p = log; (p = strstr(p, "<recipient.")) != NULL; p++)
+		listed++;
+	ck_assert_int_eq(sscanf(strstr(log, ",+"), ",+%u-more", &more), 1);
+	ck_assert_uint_eq(listed + more, 60);
+	ck_assert_uint_ge(listed, 5);
+	rig_down(&g);
+}
+END_TEST
+
+START_TEST(test_msg_line_customer_lost)
+{
+	struct rig g;
+	char got[512], path[4200], log[4096], want[512];
+	const char *batch = "MAIL FROM:<s@x.test>\r\nRCPT TO:<u@a.example>\r\nDATA\r\n";
+
+	/* The customer never gives its end-of-data reply (timeout_s 1): no verdict, the line says
+	 * why, with the size relayed (".." un-stuffed: "..x\r\n" is 4 octets of message). */
+	rig_up_cap(&g, CUST_HELLO "250 ok\r\n250 ok\r\n354 go\r\n", false, 1, FAR_CAP);
+	log_to(g.dir, path, sizeof path);
+	ck_assert_int_eq(write(g.m, batch, strlen(batch)), (ssize_t)strlen(batch));
+	ck_assert_int_eq(write(g.m, "..x\r\n.\r\n", 8), 8);
+	ck_assert_int_eq(steps_until(&g, got, sizeof got, 10000), RELAY_CUSTOMER_LOST);
+	ck_assert_str_eq(got, "250 ok\r\n250 ok\r\n354 go\r\n");
+	relay_free(g.r);   /* the MTA connection is dropped unanswered: now the line */
+	g.r = relay_new(cust_conn, "provider.test", 5, FAR_CAP);   /* for rig_down */
+	ck_assert_int_eq(msg_lines(path, log, sizeof log), 1);
+	snprintf(want, sizeof want, "msg user=- domain=a.example mta_pid=%ld from=<s@x.test> size=4 rcpts=1 "
+		 "accepted=<u@a.example> refused=- result=dropped reason=customer-lost reply=-\n", (long)getpid());
+	ck_assert_str_eq(log, want);
+	rig_down(&g);
+}
+END_TEST
+
 Suite *relay_suite(void)
 {
 	Suite *s = suite_create("relay");
@@ -550,6 +686,9 @@ Suite *relay_suite(void)
 	tcase_add_test(tc, test_greeting_deadline_is_whole);
 	tcase_add_test(tc, test_reply_deadline_is_whole);
 	tcase_add_test(tc, test_max_session_time);
+	tcase_add_test(tc, test_msg_line_lmtp);
+	tcase_add_test(tc, test_msg_line_many_rcpts_rset);
+	tcase_add_test(tc, test_msg_line_customer_lost);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 	return s;
