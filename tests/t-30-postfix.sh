@@ -67,12 +67,16 @@ settle() {
 
 # sess LABEL USER DOMAINS WANT-FETCHMAIL-RC-ERE WANT-SUMMARY-ERE [ODMR-PORT]
 # One fetchmail run and the checks every session gets: fetchmail's exit status, odmrd's summary
-# line (code=NNN result=...), and nothing left behind. Sets MSGS (odmrd's "messages=" count).
+# line (code=NNN result=...), nothing left behind, and odmrd's per-message lines (issue 13): one
+# result=sent line per message the sink stored, matching it and Postfix's lmtp lines. Sets MSGS
+# (odmrd's "messages=" count) and SENT (its result=sent lines).
 sess() {
-	local label=$1 user=$2 doms=$3 wrc=$4 want=$5 port=${6:-$MAIN_PORT} fields left tail
+	local label=$1 user=$2 doms=$3 wrc=$4 want=$5 port=${6:-$MAIN_PORT} fields left tail stored
+	stored=$(e2e_sink_files)
 	e2e_log_mark
 	e2e_fetchmail "$label" "$user" "${PW[$user]}" "$doms" "$port"
 	wait_sessions 30
+	stored=$(($(e2e_sink_files) - stored))
 	fields=$(e2e_session_fields)
 	expect_match "$label: fetchmail exit status $wrc" "$FM_RC" "^$wrc\$"
 	printf '%s\n' "$FM_RC" | grep -Eq "^$wrc\$" || sed 's/^/    fetchmail: /' "$FM_OUT" | tail -15
@@ -80,7 +84,12 @@ sess() {
 	left=$(e2e_leftovers "$RUNDIR" "$RUNNER_ERE" "$ODMRD_ERE")
 	expect_eq "$label: no odmrd, postqueue, socket or lock left after the session" "$left" ""
 	MSGS=$(e2e_log_new | sed -n 's/.*reversed peer=.* messages=\([0-9]*\).*/\1/p')
-	# Issue 12: QUIT as soon as the mail is out (was ~4 s: lmtp's cached connection + 2 s idle).
+	SENT=$(e2e_log_new | grep -c ']: msg .* result=sent ')
+	if [ "$stored" -gt 0 ] || [ "$SENT" -gt 0 ]; then
+		msg_check "$label: one msg line per stored message ($stored), its from=, size=, accepted= and reply= match the sink and Postfix's lmtp lines" \
+			"sent=$stored"
+		expect_eq "$label: msg lines with result=sent = the summary's messages=" "$SENT" "${MSGS:-0}"
+	fi	# Issue 12: QUIT as soon as the mail is out (was ~4 s: lmtp's cached connection + 2 s idle).
 	tail=-
 	if [[ $fields == *result=done* ]] && [ "$(e2e_sink_files)" -gt 0 ]; then
 		tail=$(e2e_tail_ms)
@@ -89,6 +98,15 @@ sess() {
 	fi
 	STATS+=("$(printf '%-26s %-9s %-20s rc=%-3s %-28s odmrd messages=%-4s sink files=%-4s %6d ms tail %s ms' \
 		"$label" "$user" "$doms" "$FM_RC" "$fields" "${MSGS:--}" "$(e2e_sink_files)" "$FM_MS" "$tail")")
+}
+
+# msg_check LABEL WANT: e2e_msg_check on the current sink and Postfix's log (its lmtp lines are
+# written by postlogd, maybe a moment after the session ended: waits up to 5 s for them).
+msg_check() {
+	local out
+	wait_for 5 e2e_msg_check "$SINK_DIR" "$PF_LOG" >/dev/null
+	out=$(e2e_msg_check "$SINK_DIR" "$PF_LOG")
+	expect_eq "$1" "$out" "$2"
 }
 
 # verify LABEL SINKDIRS SPEC...: the sink(s) hold exactly the deliveries SPEC names, intact.
@@ -210,7 +228,7 @@ printf 'From: s@x.test\nTo: u2@b.example\nSubject: latin-1\nMIME-Version: 1.0\nC
 	"$("$PY" -c 'import sys; sys.stdout.buffer.write(bytes(b for b in range(1, 0x80) if b not in (10, 13)))')" |
 	inj latin1 s@x.test u2@b.example
 printf 'From: s@x.test\nTo: u3@a.example\nSubject: utf-8\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nGr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x98\x80\n.\xc3\xa9 leading dot\n' |
-	inj utf8 s@x.test u3@a.example
+	inj utf8 '"s p"@x.test' u3@a.example
 # 5 MB in 76-octet lines of deterministic pseudo-random text, numbered so a lost or doubled
 # line shows; some lines start with a dot.
 "$PY" - >"$WORK/big.eml" <<'EOF'
@@ -239,6 +257,10 @@ verify "content: every recipient exactly once, envelope and body byte-for-byte" 
 	dots latin1 utf8 big twodom nullsender
 expect_eq "content: nothing left queued for a.example, b.example" "$(queued a.example) $(queued b.example)" "0 0"
 expect_eq "content: odmrd counted 7 messages (one LMTP transaction per message and domain)" "$MSGS" 7
+expect_eq "content: 7 msg lines, result=sent" "$SENT" 7
+expect_match "content: a quoted sender with a space is logged escaped" \
+	"$(e2e_log_new | grep ']: msg .*rcpts=1 accepted=<u3@a\.example>')" \
+	' from=<\\x22s\\x20p\\x22@x\.test> size=[0-9]+ '
 e2e_sink_stop
 
 # --- 1b. 200 small messages in one session ----------------------------------------------------------
@@ -328,6 +350,12 @@ sess verdicts-1 alice a.example 0 'atrn=250 code=250 result=done'
 expect_match "4xx: the warning at QUIT counts what is left and quotes why" "$(e2e_log_new)" \
 	'reversed: 2 recipient\(s\) for a\.example still queued at QUIT; e\.g\. host provider\.test\[[^]]*\] said: 450 4\.2\.1 <t[12]@a\.example>'
 verify "4xx/5xx: only the accepted recipients arrive" "$SINK_DIR" okm verdicts=ok2@a.example
+# Issue 13: each recipient's fate in odmrd's msg line, the customer's refusals with their codes.
+expect_match "4xx/5xx: the msg line names the accepted recipient and the refused ones with their codes" \
+	"$(e2e_log_new | grep ']: msg .* rcpts=3 ')" \
+	' from=<s@d\.example> size=[0-9]+ rcpts=3 accepted=<ok2@a\.example> refused=(<t2@a\.example>:450,<r2@a\.example>:550|<r2@a\.example>:550,<t2@a\.example>:450) result=sent reply="250 2\.0\.0 Ok: stored as [0-9]+\.msg"$'
+expect_eq "4xx/5xx: a message whose only recipient is refused: msg line result=data-refused, no size" \
+	"$(e2e_log_new | grep -cE ']: msg .* from=<s@d\.example> size=- rcpts=1 accepted=- refused=<r1@a\.example>:550 result=data-refused reply="5[0-9][0-9] ')" 1
 e2e_sink_stop
 expect_eq "4xx/5xx: t1, t2 still queued, r1, r2 not" \
 	"$(pf__jq 'print(" ".join(sorted(r["address"] for m in msgs for r in m["recipients"] if r["address"].endswith("@a.example"))))')" \
@@ -365,6 +393,8 @@ dropped=$(awk '/< RCPT TO:</ { r = $0; sub(/.*< RCPT TO:</, "", r); sub(/>.*/, "
 	/dropped connection/ { print r }' "$SINK_LOG")
 expect_match "drop: the sink dropped a connection during DATA" "$dropped" '^d[123]@a\.example$'
 expect_eq "drop: nothing stored by the sink" "$(e2e_sink_files)" 0
+expect_eq "drop: one msg line says the message was dropped when the customer was lost" \
+	"$(e2e_log_new | grep -cE ']: msg .* accepted=<d[123]@a\.example> refused=- result=dropped reason=customer-lost reply=-$')" 1
 expect_eq "drop: all 3 still queued" "$(queued a.example)" 3
 e2e_sink_stop
 check "drop: held again" settle 3

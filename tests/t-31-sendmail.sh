@@ -173,13 +173,24 @@ aftermath() {
 sm_idle() { [ -z "$(sm_pids)" ]; }
 
 # sess LABEL USER DOMAINS WANT-RC WANT-ATRN-ERE [ODMR-PORT]: one fetchmail run into the current
-# sink, its exit status and the ATRN reply it saw, then case 6. LABEL names a directory: no "/". Sets SESSION_LOG, FM_RC, FM_MS, FM_OUT.
+# sink, its exit status and the ATRN reply it saw, then case 6, and odmrd's per-message lines
+# (issue 13): one result=sent line per message the sink stored, matching it (e2e_msg_check).
+# LABEL names a directory: no "/". Sets SESSION_LOG, FM_RC, FM_MS, FM_OUT.
 sess() {
-	local label=$1 user=$2 doms=$3 wrc=$4 watrn=$5 port=${6:-$MAIN_PORT}
+	local label=$1 user=$2 doms=$3 wrc=$4 watrn=$5 port=${6:-$MAIN_PORT} stored sent
+	stored=$(e2e_sink_files)
 	e2e_log_mark
 	e2e_fetchmail "$label" "$user" "${PW[$user]}" "$doms" "$port"
 	wait_sessions 30 || info "an odmrd session was still running 30 s after fetchmail ended"
+	stored=$(($(e2e_sink_files) - stored))
 	SESSION_LOG=$(e2e_log_new)
+	sent=$(printf '%s\n' "$SESSION_LOG" | grep -c ']: msg .* result=sent ')
+	if [ "$stored" -gt 0 ] || [ "$sent" -gt 0 ]; then
+		expect_eq "$label: one msg line per stored message ($stored), its from=, size= and accepted= match the sink" \
+			"$(e2e_msg_check "$SINK_DIR")" "sent=$stored"
+		expect_eq "$label: msg lines with result=sent = the summary's messages=" "$sent" \
+			"$(log_field reversed messages)"
+	fi
 	expect_match "$label: ATRN $watrn, fetchmail exit $wrc" "$(atrn_reply):$FM_RC" "^$watrn:$wrc\$"
 	printf '%s\n' "$(atrn_reply):$FM_RC" | grep -Eq "^$watrn:$wrc\$" ||
 		sed 's/^/    fetchmail: /' "$FM_OUT" | tail -15
@@ -441,6 +452,13 @@ expect_match "3: the warning at QUIT counts what is left and quotes why" "$SESSI
 	'reversed: 2 recipient\(s\) for a\.example,b\.example still queued at QUIT; e\.g\. Deferred: 450 4\.2\.1 <tf[13]@a\.example>: Recipient temporarily unavailable \(test\)$'
 expect_eq "3: odmrd: rcpts_ok=1 rcpts_failed=3 messages=1" \
 	"$(log_field reversed rcpts_ok) $(log_field reversed rcpts_failed) $(log_field reversed messages)" "1 3 1"
+# Issue 13: each recipient's fate in odmrd's msg lines (SMTP: no DATA when none is accepted).
+expect_match "3: the msg line of the partly refused envelope: one accepted, one refused with 450" \
+	"$(printf '%s\n' "$SESSION_LOG" | grep ']: msg .* rcpts=2 ')" \
+	' from=<sender@sender\.example> size=[0-9]+ rcpts=2 accepted=<ok3@a\.example> refused=<tf3@a\.example>:450 result=sent reply="250 2\.0\.0 Ok: stored as [0-9]+\.msg"$'
+# Sendmail pipelines DATA after the RCPT (we offer PIPELINING): the customer refuses it (554).
+expect_eq "3: the msg line of the refused envelope: 550, never sent (DATA refused, or RSET/QUIT)" \
+	"$(printf '%s\n' "$SESSION_LOG" | grep -cE ']: msg .* from=<bouncer@sender\.example> size=- rcpts=1 accepted=- refused=<rj@a\.example>:550 result=(data-refused reply="5[0-9][0-9] .*"|dropped reason=mta-(rset|quit) reply=-)$')" 1
 # The DSN goes to bouncer@sender.example: mailertable "." -> local mailer -> $SM_LOCALMAIL/root.
 bounced() { grep -qs 'rj@a\.example' "$SM_LOCALMAIL/root" || smlist | grep -q 'bouncer@sender\.example'; }
 if wait_for 15 bounced; then
@@ -568,6 +586,8 @@ e2e_sink_start c7-trigger || t_summary
 sess "7: one more message queued" alice a.example 0 250
 verify "7: the long and the quoted address get their message once (with any other mail)" \
 	"$(sinks c7-long c7-quoted c7-trigger)" c7-long c7-quoted c7-trigger
+expect_eq "7: odmrd's msg line names the quoted recipient escaped (quote and space as \\x22, \\x20)" \
+	"$(grep -c ']: msg .* accepted=<\\x22john\\x20doe\\x22@a\.example> .*result=sent ' "$E2E_ODMRD_LOG")" 1
 expect_eq "7: nothing left for a.example (sendmail -bp -v)" "$(smlist -qR@a.example | grep -c '@a\.example$')" 0
 
 # ==================================================================================================

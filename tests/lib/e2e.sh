@@ -36,6 +36,16 @@
 #                                      status 0 iff no problem
 #   e2e_log_mark / e2e_log_new         remember odmrd's log length / print the lines added since
 #   e2e_log_wait ERE [SECONDS]         wait for a new log line (since the mark) matching ERE
+#   e2e_msg_check SINKDIRS [MAILLOG]   odmrd's per-message "msg" lines (from e2e_log_new) against
+#                                      what the sink(s) stored (issue 13): each result=sent line
+#                                      quotes the sink's reply "stored as NNNNNN.msg"; that file's
+#                                      MAIL FROM (escaped as odmrd escapes), accepted RCPTs and
+#                                      data length must be the line's from=, accepted= and size=,
+#                                      and no file is named twice. With MAILLOG (Postfix's), each
+#                                      accepted recipient has its lmtp "to=<rcpt>,
+#                                      relay=...[.../domain], ... status=sent (reply)" line there,
+#                                      and Postfix's qmgr line of that queue ID the same size=. Prints "sent=N" then one
+#                                      line per problem; status 0 iff no problem
 #   e2e_session_fields                 from e2e_log_new: "atrn=NNN code=NNN result=R" (ATRN reply,
 #                                      then the summary line's last code and result)
 #   e2e_leftovers RUNDIR RUNNER-ERE [ODMRD-ERE]
@@ -241,6 +251,71 @@ e2e_verify() {
 }
 
 # --- odmrd's log ---------------------------------------------------------------------------------
+
+# e2e_msg_check SINKDIRS [MAILLOG]
+e2e_msg_check() {
+	"$PY" - "$LIB" "$1" "${2:-}" <(e2e_log_new) <<-'PY'
+		import os, re, sys
+		lib, sinks, maillog, odmrdlog = sys.argv[1:5]
+		sys.path.insert(0, lib)
+		from smtpsink import read_message
+
+		def esc(b):
+		    # log.c's log_esc: printable ASCII but space, backslash and quote; the rest \xHH
+		    return "".join(chr(c) if 0x21 <= c < 0x7f and c not in (0x5c, 0x22) else "\\x%02x" % c
+		                   for c in b)
+
+		files = {}
+		for d in sinks.split(":"):
+		    for n in os.listdir(d):
+		        if n.endswith(".msg"):
+		            files.setdefault(n, os.path.join(d, n))
+		mlog = open(maillog, encoding="utf-8", errors="replace").read() if maillog else ""
+		problems, sent, seen = [], 0, set()
+		for line in open(odmrdlog, encoding="utf-8", errors="replace").read().splitlines():
+		    if "]: msg " not in line:
+		        continue
+		    f = dict(re.findall(r' ([a-z_]+)=("[^"]*"|\S+)', line))
+		    if f.get("result") != "sent":
+		        continue
+		    sent += 1
+		    m = re.search(r"stored as (\d+\.msg)", f.get("reply", ""))
+		    if not m or m.group(1) not in files:
+		        problems.append("no stored file for: " + line)
+		        continue
+		    name = m.group(1)
+		    if name in seen:
+		        problems.append("%s named twice: %s" % (name, line))
+		    seen.add(name)
+		    msg = read_message(files[name])
+		    want = {"from": "<%s>" % esc(msg["mail_from"] or b""),
+		            "size": str(len(msg["data"])),
+		            "accepted": ",".join("<%s>" % esc(r or b"") for r in msg["rcpts"])}
+		    for k, v in want.items():
+		        if f.get(k) != v:
+		            problems.append("%s: %s=%s, the sink has %s" % (name, k, f.get(k), v))
+		    if maillog:
+		        reply = re.escape(f["reply"].strip('"'))
+		        for r in msg["rcpts"]:
+		            # not by pid: a cached connection opened by one lmtp process (mta_pid) may
+		            # carry another's delivery (Postfix logs conn_use=N)
+		            pat = r"lmtp\[\d+\]: (\w+): to=<%s>, relay=[^[]*\[[^]]*/%s\],.* status=sent \(%s\)" % (
+		                re.escape(r.decode("utf-8", "replace")), re.escape(f["domain"]), reply)
+		            hits = list(re.finditer(pat, mlog))   # the latest: names repeat over sessions
+		            hit = hits[-1] if hits else None
+		            if not hit:
+		                problems.append("%s: no Postfix line %s" % (name, pat))
+		                continue
+		            # the same size as Postfix's qmgr line for that queue ID
+		            qs = re.findall(r": %s: from=<[^>]*>, size=(\d+)," % hit.group(1), mlog)
+		            if f["size"] not in qs:
+		                problems.append("%s: size=%s, Postfix's qmgr says size=%s" % (name, f["size"], qs))
+		print("sent=%d" % sent)
+		for p in problems[:20]:
+		    print("  " + p)
+		sys.exit(1 if problems else 0)
+	PY
+}
 
 e2e_log_mark() {
 	E2E_LOG_MARK=0
