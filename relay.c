@@ -7,6 +7,9 @@
  * and repeat the customer's end-of-data reply once per accepted recipient for LMTP. We offer the
  * MTA PIPELINING ourselves (RFC 2920): its batched commands wait in its line buffer and go to the
  * customer one at a time, replies in order, so the customer never sees a pipelined command.
+ * Each MTA transaction ends in one "msg" log line (sender, each recipient's fate, the size as the
+ * customer stores it, the customer's final reply or why it was dropped), gathered in fixed
+ * buffers as the commands pass; message content is never logged.
  *
  * Trusts: only root and the MTA's account (SO_PEERCRED) to connect; any other local user is
  * closed unanswered. Trusts the MTA for what it sends, but still checks line endings so a
@@ -68,7 +71,8 @@ struct mconn {
 	int fd;
 	bool lmtp;
 	const char *domain;   /* the domain its socket was bound for: the only one it may deliver */
-	long pid;             /* the MTA process (SO_PEERCRED): Postfix logs it as lmtp[pid] */
+	long pid;             /* the MTA process that connected (SO_PEERCRED); Postfix may pass a
+	                         cached connection on to another lmtp process */
 	bool txn;             /* MAIL accepted by the customer, transaction open */
 	unsigned rcpts;       /* recipients the customer accepted in this transaction */
 	struct relay_txn t;
