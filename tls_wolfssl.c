@@ -19,6 +19,8 @@
 #include <wolfssl/openssl/evp.h>
 #include <wolfssl/openssl/pem.h>
 #include <wolfssl/wolfcrypt/aes.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/ed25519.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,10 +109,31 @@ static bool tls_sign_verify(WOLFSSL_EVP_PKEY *priv, WOLFSSL_EVP_PKEY *pub)
 }
 
 /*
+ * True if CFG's private key is an Ed25519 key. (wolfSSL's OpenSSL layer parses neither an
+ * Ed25519 key nor a certificate for one, so the key itself is decoded.)
+ */
+static bool tls_key_is_ed25519(const struct tls_cfg *cfg)
+{
+	unsigned char der[256];
+	int len = wc_KeyPemToDer(cfg->key.data, (int)cfg->key.len, der, (int)sizeof der, NULL);
+	ed25519_key k;
+	word32 idx = 0;
+	bool yes = false;
+
+	if (len > 0 && wc_ed25519_init(&k) == 0) {
+		yes = wc_Ed25519PrivateKeyDecode(der, &idx, &k, (word32)len) == 0;
+		wc_ed25519_free(&k);
+	}
+	memset(der, 0, sizeof der);
+	return yes;
+}
+
+/*
  * True if the private key in CFG belongs to the (first) certificate. wolfSSL's own check compares
- * an RSA key's modulus but only the type of an ECDSA key, so for ECDSA compare the public point
- * the key file carries with the certificate's (cheap); a key file without its public point gets
- * a signature test instead (costly: some 80 M instructions).
+ * an RSA key's modulus and an Ed25519 key's public key (derived from the private one) with the
+ * certificate's, but only the type of an ECDSA key, so for ECDSA compare the public point the key
+ * file carries with the certificate's (cheap); a key file without its public point gets a
+ * signature test instead (costly: some 80 M instructions).
  */
 static bool tls_key_matches(WOLFSSL_CTX *ctx, const struct tls_cfg *cfg)
 {
@@ -121,9 +144,9 @@ static bool tls_key_matches(WOLFSSL_CTX *ctx, const struct tls_cfg *cfg)
 	WOLFSSL_BIO *b = wolfSSL_BIO_new_mem_buf(cfg->key.data, (int)cfg->key.len);
 	WOLFSSL_EVP_PKEY *priv = b ? wolfSSL_PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
 
-	if (pub != NULL && wolfSSL_EVP_PKEY_base_id(pub) != EVP_PKEY_EC) {
-		/* RSA: wolfSSL compares the modulus. (For ECDSA it would spend 5 M instructions on a
-		 * curve check of the key alone.) */
+	if (tls_key_is_ed25519(cfg) || (pub != NULL && wolfSSL_EVP_PKEY_base_id(pub) != EVP_PKEY_EC)) {
+		/* Ed25519 or RSA: wolfSSL compares the keys. (For ECDSA it would spend 5 M
+		 * instructions on a curve check of the key alone.) */
 		ok = wolfSSL_CTX_check_private_key(ctx) == WOLFSSL_SUCCESS;
 	} else if (pub != NULL && priv != NULL) {
 		WOLFSSL_EC_KEY *ec1 = wolfSSL_EVP_PKEY_get1_EC_KEY(pub), *ec2 = wolfSSL_EVP_PKEY_get1_EC_KEY(priv);
