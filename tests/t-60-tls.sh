@@ -20,7 +20,7 @@ for tool in openssl swaks saslpasswd2 fetchmail; do
 done
 P=$WORK/pki
 tls_mk_pki "$P" || { fail "test PKI (openssl)"; t_summary; }
-ok "test PKI made (root, intermediate, EC and RSA servers, client certificates)"
+ok "test PKI made (root, intermediate, EC, Ed25519 and RSA servers, client certificates)"
 
 mk_sasldb "$WORK/sasldb2" provider.test alice alice-secret bob bob-secret || fail "saslpasswd2"
 mk_map "$WORK/customers" 'alice a.example, b.example' 'bob c.example' || fail "odmrd-map"
@@ -71,6 +71,16 @@ write_conf "$WORK/nokey-wrapper.conf" "${tls_keys[@]}" tls_key_file="$WORK/no-su
 write_conf "$WORK/mismatch-may.conf" "${tls_keys[@]}" tls_key_file="$P/other.key"
 write_conf "$WORK/mismatch-encrypt.conf" "${tls_keys[@]}" tls_key_file="$P/other.key" tls_security_level=encrypt
 write_conf "$WORK/mismatch-wrapper.conf" "${tls_keys[@]}" tls_key_file="$P/other.key" tls_wrappermode=yes
+# Ed25519 (its signature costs a twentieth of ECDSA P-256's in Debian's wolfSSL: README "TLS").
+ed_keys=(tls_cert_file="$P/srv-ed.crt" tls_key_file="$P/srv-ed.key")
+write_conf "$WORK/ed.conf" "${tls_keys[@]}" "${ed_keys[@]}" idle_timeout=30 postqueue="$WORK/mailbin/postqueue"
+write_conf "$WORK/fmssl-ed.conf" "${tls_keys[@]}" "${ed_keys[@]}" tls_wrappermode=yes \
+	postqueue="$WORK/mailbin/postqueue" sasl_mech_list=CRAM-MD5
+write_conf "$WORK/mismatch-ed-may.conf" "${tls_keys[@]}" "${ed_keys[@]}" tls_key_file="$P/other-ed.key"
+write_conf "$WORK/mismatch-ed-encrypt.conf" "${tls_keys[@]}" "${ed_keys[@]}" tls_key_file="$P/other-ed.key" \
+	tls_security_level=encrypt
+write_conf "$WORK/mismatch-ed-wrapper.conf" "${tls_keys[@]}" "${ed_keys[@]}" tls_key_file="$P/other-ed.key" \
+	tls_wrappermode=yes
 
 declare -A SRV_PORT SRV_LOG
 serve() {
@@ -82,7 +92,8 @@ use() {
 	PORT=${SRV_PORT[$1]}
 	INETD_LOG=${SRV_LOG[$1]}
 }
-for s in may slow encrypt authonly wrapper fmssl plain tlsonly tickets tickets-ca tickets-wrapper rotated fresh loose nokey nokey-wrapper mismatch-may mismatch-encrypt mismatch-wrapper; do
+for s in may slow encrypt authonly wrapper fmssl plain tlsonly tickets tickets-ca tickets-wrapper rotated fresh loose nokey nokey-wrapper \
+	mismatch-may mismatch-encrypt mismatch-wrapper ed fmssl-ed mismatch-ed-may mismatch-ed-encrypt mismatch-ed-wrapper; do
 	serve "$s" "$WORK/$s.conf"
 done
 
@@ -103,8 +114,9 @@ mark
 out=$( (sleep "$PAUSE"; printf 'EHLO client.test\r\n'; sleep "$PAUSE"; printf 'QUIT\r\n'; sleep "$PAUSE") |
 	timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -starttls smtp -CAfile "$P/ca.crt" \
 		-verify_return_error -verify_hostname provider.test -ign_eof 2>&1)
+# (s_client prints "Verify return code: 0 (ok)" even when no handshake took place.)
 expect_match "openssl s_client -starttls smtp: the chain (leaf + intermediate) verifies" "$out" \
-	'Verify return code: 0 \(ok\)'
+	'Verified peername: provider\.test'
 expect_match "openssl s_client: TLS 1.3 negotiated" "$out" 'Protocol *: TLSv1\.3|New, TLSv1\.3'
 expect_match "openssl s_client: EHLO under TLS lists AUTH with PLAIN, no STARTTLS" \
 	"$(echo "$out" | tr -d '\r' | sed -n '/^250-provider/,$p' | grep -E '^250[ -]' | tr '\n' ' ')" \
@@ -112,6 +124,31 @@ expect_match "openssl s_client: EHLO under TLS lists AUTH with PLAIN, no STARTTL
 expect_match "openssl s_client: QUIT answered over TLS" "$out" '221 provider\.test closing'
 expect_match "log: summary line has tls=TLSv1.3/<cipher> cert=-" "$(newlog | grep 'session peer=')" \
 	' tls=TLSv1\.3/TLS_(AES|CHACHA20)_[A-Z0-9_]+ cert=-$'
+expect_match "openssl s_client: key exchange X25519 (not P-256, which Debian's wolfSSL computes slowly)" \
+	"$out" 'Server Temp Key: X25519'
+
+# Ed25519: STARTTLS, the chain verified, AUTH and ATRN. (No QUIT: after ATRN's 250 the roles reverse.)
+use ed
+mark
+out=$( (sleep "$PAUSE"; printf 'EHLO client.test\r\n'; sleep "$PAUSE"
+	printf 'AUTH PLAIN %s\r\n' "$(printf '\0alice@provider.test\0alice-secret' | base64)"; sleep "$PAUSE"
+	printf 'ATRN a.example\r\n'; sleep "$PAUSE") |
+	timeout 30 openssl s_client -connect "127.0.0.1:$PORT" -starttls smtp -CAfile "$P/ca.crt" \
+		-verify_return_error -verify_hostname provider.test 2>&1)
+expect_match "Ed25519 certificate, openssl s_client -starttls smtp: TLS 1.3, the chain verifies" \
+	"$(echo "$out" | tr '\n' ' ')" 'Verified peername: provider\.test --- New, TLSv1\.3,'
+expect_match "Ed25519: the server signed with Ed25519, key exchange X25519" "$(echo "$out" | tr '\n' ' ')" \
+	'Peer signature type: [Ee][Dd]25519 Server Temp Key: X25519'
+expect_match "Ed25519: AUTH PLAIN 235, then ATRN 250 (reversing) over TLS" "$(echo "$out" | tr -d '\r' | tr '\n' ' ')" \
+	' 250 ATRN 235 [^0-9]+ 250 [^0-9]*reversing'
+
+expect_match "Ed25519: logged, summary user=alice tls=TLSv1.3" "$(newlog | grep 'session peer=')" \
+	'user=alice@provider\.test .* tls=TLSv1\.3/'
+mark
+expect_eq "Ed25519, TLS 1.2 client (Python ssl, chain verified): STARTTLS, AUTH CRAM-MD5 235" \
+	"$(c --tls-max 1.2 ehlo starttls tlsinfo ehlo cram=alice:alice-secret quit)" "220 250 220 TLSv1.2/new 250 235 221"
+expect_match "Ed25519, TLS 1.2: an ECDHE-ECDSA suite (RFC 8422)" "$(newlog)" \
+	'TLS from 127\.0\.0\.1: TLSv1\.2/TLS_ECDHE_ECDSA_WITH_[A-Z0-9_]+'
 use may
 
 for mech in CRAM-MD5 PLAIN LOGIN; do
@@ -324,26 +361,30 @@ expect_match "wrapper mode: openssl s_client verifies the RSA chain and gets the
 # --- the reversed state over TLS with the real fetchmail --ssl ---------------------------------------------
 # fetchmail --ssl reads one line from its TLS library, then waits on the raw socket: lines sharing a
 # TLS record would stall it until its timeout. 500 lines (some dot-stuffed) must pass at once.
-use fmssl
-rm -f "$WORK/mailbin/delivered"
-"$PY" "$LIB/tls_mta.py" "$WORK/run/a.example" "$WORK/mailbin/delivered" 500 >"$WORK/tls_mta.out" 2>&1 &
-mta_pid=$!
-e2e_sink_start fmssl
-mark
-E2E_FM_OPTS="ssl sslcertck sslcertfile $P/ca.crt sslcommonname provider.test" E2E_FM_TIMEOUT=60 \
-	e2e_fetchmail fmssl alice alice-secret a.example
-wait "$mta_pid"
-expect_eq "fetchmail --ssl: exit 0" "$FM_RC" 0
-expect_match "fetchmail --ssl: the MTA's LMTP transaction completed through the TLS session" \
-	"$(cat "$WORK/tls_mta.out")" '^lmtp=220,250,250,250,354,250,221 '
-data_s=$(sed -n 's/.* data_s=\([0-9.]*\).*/\1/p' "$WORK/tls_mta.out")
-expect_eq "fetchmail --ssl: 500 lines relayed without a stall (${data_s:-?} s, fetchmail's timeout is 60 s)" \
-	"$(awk -v s="${data_s:-99}" 'BEGIN { print (s < 5) ? "fast" : "stalled" }')" fast
-expect_eq "fetchmail --ssl: the customer's server got the message, every line" \
-	"$(cat "$SINK_DIR"/*.msg 2>/dev/null | grep -ac 'line [0-9]* of the TLS test message')" 499
-expect_match "fetchmail --ssl: summary line result=done tls=TLSv1.3" "$(newlog | grep 'session peer=')" \
-	'user=alice@provider\.test .*result=done tls=TLSv1\.3/'
-e2e_sink_stop
+# Once with the ECDSA chain, once with an Ed25519 certificate.
+for fm in fmssl:ECDSA fmssl-ed:Ed25519; do
+	use "${fm%%:*}"
+	kt=${fm#*:}
+	rm -f "$WORK/mailbin/delivered"
+	"$PY" "$LIB/tls_mta.py" "$WORK/run/a.example" "$WORK/mailbin/delivered" 500 >"$WORK/tls_mta.out" 2>&1 &
+	mta_pid=$!
+	e2e_sink_start "${fm%%:*}"
+	mark
+	E2E_FM_OPTS="ssl sslcertck sslcertfile $P/ca.crt sslcommonname provider.test" E2E_FM_TIMEOUT=60 \
+		e2e_fetchmail "${fm%%:*}" alice alice-secret a.example
+	wait "$mta_pid"
+	expect_eq "fetchmail --ssl ($kt): exit 0" "$FM_RC" 0
+	expect_match "fetchmail --ssl ($kt): the MTA's LMTP transaction completed through the TLS session" \
+		"$(cat "$WORK/tls_mta.out")" '^lmtp=220,250,250,250,354,250,221 '
+	data_s=$(sed -n 's/.* data_s=\([0-9.]*\).*/\1/p' "$WORK/tls_mta.out")
+	expect_eq "fetchmail --ssl ($kt): 500 lines relayed without a stall (${data_s:-?} s, fetchmail's timeout is 60 s)" \
+		"$(awk -v s="${data_s:-99}" 'BEGIN { print (s < 5) ? "fast" : "stalled" }')" fast
+	expect_eq "fetchmail --ssl ($kt): the customer's server got the message, every line" \
+		"$(cat "$SINK_DIR"/*.msg 2>/dev/null | grep -ac 'line [0-9]* of the TLS test message')" 499
+	expect_match "fetchmail --ssl ($kt): summary line result=done tls=TLSv1.3" "$(newlog | grep 'session peer=')" \
+		'user=alice@provider\.test .*result=done tls=TLSv1\.3/'
+	e2e_sink_stop
+done
 
 # --- configured TLS never falls back to plaintext ----------------------------------------------------------
 
@@ -357,20 +398,25 @@ mark
 expect_eq "unreadable tls_key_file (wrapper port): closed, no plaintext" "$(c --tls eof)" "EOF EOF"
 expect_match "unreadable tls_key_file (wrapper port): logged" "$(newlog)" \
 	'cannot serve 127\.0\.0\.1: tls_key_file .*No such file or directory \(TLS wrapper mode: closed without a reply\)'
-use mismatch-may
-mark
-expect_eq "key not matching the certificate, may: STARTTLS -> 454, plaintext goes on" \
-	"$(c ehlo starttls tlsinfo cram=alice:alice-secret quit)" "220 250 454 - 235 221"
-expect_match "mismatch, may: logged with the reason" "$(newlog)" \
-	'STARTTLS from 127\.0\.0\.1: TLS not available: tls_key_file does not match the certificate'
-use mismatch-encrypt
-mark
-expect_eq "mismatch, encrypt: 421 at connect" "$(c eof)" "421 EOF"
-expect_match "mismatch, encrypt: logged" "$(newlog)" 'cannot serve 127\.0\.0\.1: tls_key_file does not match'
-use mismatch-wrapper
-mark
-expect_eq "mismatch, wrapper: closed without a reply" "$(c --tls eof)" "EOF EOF"
-expect_match "mismatch, wrapper: logged" "$(newlog)" 'cannot serve 127\.0\.0\.1: tls_key_file does not match.*closed without a reply'
+# The same with an Ed25519 certificate and another Ed25519 key.
+for mm in mismatch: mismatch-ed:" (Ed25519)"; do
+	kt=${mm#*:}
+	use "${mm%%:*}-may"
+	mark
+	expect_eq "key not matching the certificate$kt, may: STARTTLS -> 454, plaintext goes on" \
+		"$(c ehlo starttls tlsinfo cram=alice:alice-secret quit)" "220 250 454 - 235 221"
+	expect_match "mismatch$kt, may: logged with the reason" "$(newlog)" \
+		'STARTTLS from 127\.0\.0\.1: TLS not available: tls_key_file does not match the certificate'
+	use "${mm%%:*}-encrypt"
+	mark
+	expect_eq "mismatch$kt, encrypt: 421 at connect" "$(c eof)" "421 EOF"
+	expect_match "mismatch$kt, encrypt: logged" "$(newlog)" 'cannot serve 127\.0\.0\.1: tls_key_file does not match'
+	use "${mm%%:*}-wrapper"
+	mark
+	expect_eq "mismatch$kt, wrapper: closed without a reply" "$(c --tls eof)" "EOF EOF"
+	expect_match "mismatch$kt, wrapper: logged" "$(newlog)" \
+		'cannot serve 127\.0\.0\.1: tls_key_file does not match.*closed without a reply'
+done
 
 # odmrd -t finds the same before any customer does (the rest of its checks may complain about this
 # test set-up; only its "TLS:" lines are looked at), and so does -o on its command line.
@@ -378,6 +424,15 @@ tls_t() { timeout 60 "$ODMRD" -t "$@" 2>&1 | grep -E 'TLS:' ; }
 expect_eq "odmrd -t: a good certificate and key, no TLS complaint" "$(tls_t -f "$WORK/may.conf")" ""
 expect_match "odmrd -t: key not matching the certificate" "$(tls_t -f "$WORK/mismatch-may.conf")" \
 	'^odmrd: error: TLS: tls_key_file does not match the certificate'
+expect_eq "odmrd -t: an Ed25519 certificate and its key, no TLS complaint" "$(tls_t -f "$WORK/ed.conf")" ""
+expect_match "odmrd -t: another Ed25519 key" "$(tls_t -f "$WORK/mismatch-ed-may.conf")" \
+	'^odmrd: error: TLS: tls_key_file does not match the certificate'
+expect_match "odmrd -t: the Ed25519 certificate with the ECDSA key" \
+	"$(tls_t -f "$WORK/ed.conf" -o tls_key_file="$P/srv-ec.key")" '^odmrd: error: TLS: tls_key_file does not match'
+expect_match "odmrd -t: the ECDSA certificate with an Ed25519 key" \
+	"$(tls_t -f "$WORK/may.conf" -o tls_key_file="$P/srv-ed.key")" '^odmrd: error: TLS: tls_key_file does not match'
+expect_match "odmrd -t: the RSA certificate with an Ed25519 key" \
+	"$(tls_t -f "$WORK/wrapper.conf" -o tls_key_file="$P/srv-ed.key")" '^odmrd: error: TLS: tls_key_file does not match'
 expect_match "odmrd -t: unreadable key" "$(tls_t -f "$WORK/nokey.conf")" \
 	"^odmrd: error: TLS: tls_key_file $WORK/no-such\.key: No such file or directory"
 expect_match "odmrd -t: ticket key file readable by others" "$(tls_t -f "$WORK/loose.conf")" \

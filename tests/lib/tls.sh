@@ -2,7 +2,7 @@
 # tests/lib/tls.sh - a throwaway PKI for odmrd's TLS tests, made by the test itself with the
 # openssl command line (nothing here is ever used outside tests/work).
 #
-# Why: TLS tests need a CA the clients trust, server certificates of both key types (one sent with
+# Why: TLS tests need a CA the clients trust, server certificates of each key type (one sent with
 # its intermediate, to prove that a chain in tls_cert_file works), client certificates that verify,
 # that expired, and that come from a CA odmrd does not trust, a key that matches no certificate,
 # and session ticket keys - all reproducible on a fresh CI machine.
@@ -13,7 +13,9 @@
 #                             (a year, with a CRL URI, so testssl.sh finds nothing to flag),
 #                             issued by an intermediate CA; srv-ec.crt holds leaf + intermediate
 #     srv-rsa.crt srv-rsa.key RSA 2048 server certificate, issued by the root directly
+#     srv-ed.crt srv-ed.key   Ed25519 server certificate, issued by the root directly
 #     other.key               an ECDSA key that matches no certificate (mismatch cases)
+#     other-ed.key            an Ed25519 key that matches no certificate
 #     alice.crt alice.key     client certificate CN=alice (clientAuth) from the root CA
 #     expired.crt expired.key client certificate CN=alice, valid January 2020 only
 #     stranger.crt stranger.key client certificate CN=alice from an untrusted CA
@@ -89,6 +91,9 @@ tls_mk_pki() {
 	tls__issue "$d" ca expired alice client -startdate 20200101000000Z -enddate 20200201000000Z || return 1
 	tls__issue "$d" badca stranger alice client -days 30 || return 1
 	openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out "$d/other.key" 2>/dev/null || return 1
+	TLS_KEYALG=ed25519 TLS_KEYOPT=
+	tls__issue "$d" ca srv-ed provider.test server -days 365 || return 1
+	openssl genpkey -algorithm ed25519 -out "$d/other-ed.key" 2>/dev/null || return 1
 	TLS_KEYALG=rsa:2048 TLS_KEYOPT=
 	tls__issue "$d" ca srv-rsa provider.test server -days 365 || return 1
 	(umask 077 && { openssl rand -hex 32 && openssl rand -hex 32; } >"$d/tickets.key") || return 1
