@@ -573,30 +573,36 @@ else:
       "odmrd under xinetd (server CPU = the reaped odmrd processes), ECDSA P-256 chain, ticket keys from "
       "tls_ticket_key_file; Postfix smtpd with the same chain (`smtpd_tls_chain_files`), tickets via tlsmgr, "
       "CPU of the whole instance. *resumed*: each session offers the previous one's ticket. "
-      "*default* is a plaintext odmrd session for reference (the plaintext cost must not grow with TLS).", "",
-      "| server | CPU ms per session | ratio vs Postfix STARTTLS+AUTH (full) |", "|---|---|---|")
+      "*Ed25519*: both servers with the same Ed25519 certificate instead, full handshakes. "
+      "*default* is a plaintext odmrd session for reference (the plaintext cost must not grow with TLS). "
+      "Median [min–max] of the repetitions; the ratio is against Postfix's full handshake with the same key type.", "",
+      "| server | CPU ms per session | ratio vs Postfix STARTTLS+AUTH (full, same key type) |", "|---|---|---|")
     by = {}
     for r in tcpu:
         by.setdefault(r["server"], []).append(fnum(r["server_cpu_ms_per_session"]))
-    pft = mmm(by.get("postfix-tls", []))
-    for name, label, target in [("postfix-tls", "Postfix smtpd, STARTTLS + AUTH, full handshake", None),
-                                ("postfix-tls-resumed", "Postfix smtpd, STARTTLS + AUTH, resumed", None),
-                                ("tls", "odmrd as shipped, STARTTLS + AUTH + ATRN, full handshake", 2.0),
-                                ("tls-resumed", "odmrd as shipped, resumed", None),
-                                ("tls-plug", "odmrd, private plugin dir, full handshake", 2.0),
-                                ("tls-plug-resumed", "odmrd, private plugin dir, resumed", None),
-                                ("default", "odmrd as shipped, plaintext session (reference)", None)]:
+    pft = {"ec": mmm(by.get("postfix-tls", [])), "ed": mmm(by.get("postfix-tls-ed", []))}
+    for name, label, key, target in [
+            ("postfix-tls", "Postfix smtpd, STARTTLS + AUTH, full handshake", "ec", None),
+            ("postfix-tls-resumed", "Postfix smtpd, STARTTLS + AUTH, resumed", "ec", None),
+            ("tls", "odmrd as shipped, STARTTLS + AUTH + ATRN, full handshake", "ec", 2.0),
+            ("tls-resumed", "odmrd as shipped, resumed", "ec", None),
+            ("tls-plug", "odmrd, private plugin dir, full handshake", "ec", 2.0),
+            ("tls-plug-resumed", "odmrd, private plugin dir, resumed", "ec", None),
+            ("postfix-tls-ed", "Postfix smtpd, STARTTLS + AUTH, full handshake, Ed25519", "ed", None),
+            ("tls-ed", "odmrd as shipped, STARTTLS + AUTH + ATRN, full handshake, Ed25519", "ed", 2.0),
+            ("default", "odmrd as shipped, plaintext session (reference)", "ec", None)]:
         v = mmm(by.get(name, []))
         if v is None:
             continue
-        p("| %s | %s | %s |" % (label, fmt(v, 2), "—" if name == "postfix-tls" else rfmt(ratio(v, pft), target)))
+        p("| %s | %s | %s |" % (label, fmt(v, 2), "—" if name.startswith("postfix-tls") and name != "postfix-tls-resumed"
+                                  else rfmt(ratio(v, pft[key]), target)))
     p("")
 tcg = rows("tls_callgrind_summary.csv")
 if tcg:
     p("### Instructions (callgrind)", "",
       "One odmrd process on a socketpair (`hsclient -x`), from exec to exit: a plaintext session on the "
-      "TLS-enabled configuration (the module is never loaded), a full STARTTLS session, and the next one "
-      "resuming it. relay5m-*: instructions inside relay_step for one 5 MB message (bench/tls/relay5m).", "",
+      "TLS-enabled configuration (the module is never loaded), a full STARTTLS session, the next one "
+      "resuming it, and a full STARTTLS session with an Ed25519 certificate (tls-ed-full). relay5m-*: instructions inside relay_step for one 5 MB message (bench/tls/relay5m).", "",
       "| run | Ir |", "|---|---|")
     for r in tcg:
         ir = fnum(r["Ir"])

@@ -32,8 +32,9 @@
 #   map  ATRN latency vs customer-map size (10, 10k, 1M), map build time
 #   tp   reversed-state throughput: held Postfix queue -> odmrd -> fetchmail -> sink vs direct
 #   tls  CPU per session with STARTTLS + AUTH CRAM-MD5 + ATRN under xinetd (full handshake and
-#        resumed), vs Postfix smtpd doing STARTTLS + AUTH with the same ECDSA P-256 key and client;
-#        callgrind Ir of a plaintext, a full-TLS and a resumed session; the TLS library candidates
+#        resumed), vs Postfix smtpd doing STARTTLS + AUTH with the same key and client, for an
+#        ECDSA P-256 and an Ed25519 certificate; callgrind Ir of a plaintext, a full-TLS (both key
+#        types) and a resumed session; the TLS library candidates
 #        (bench/tls/measure.sh) and a 5 MB message relayed plain / TLS per line (bench/tls/relay5m)
 set -u
 export LC_ALL=C
@@ -268,12 +269,14 @@ conf default
 cp "$W/sasldb" "$W/sasldb-nobody" && cp "$W/map10.src.db" "$W/map10-nobody.db" && chmod 644 "$W/sasldb-nobody" "$W/map10-nobody.db"
 conf privsep "user = nobody" "sasl_sasldb_path = $W/sasldb-nobody" "customer_map = $W/map10-nobody.db"
 conf plug-cram "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
-# TLS (part tls): a throwaway PKI made here (tests/lib/tls.sh), ECDSA P-256 chain, ticket keys.
+# TLS (part tls): a throwaway PKI made here (tests/lib/tls.sh), ECDSA P-256 chain, ticket keys;
+# tls-ed: the same with an Ed25519 server certificate.
 . "$TOP/tests/lib/tls.sh"
 tls_mk_pki "$W/pki" >/dev/null || die "test PKI"
 TLS_CONF=("tls_cert_file = $W/pki/srv-ec.crt" "tls_key_file = $W/pki/srv-ec.key"
 	"tls_ticket_key_file = $W/pki/tickets.key" "tls_module = $W/build/base/odmrd-tls.so")
 conf tls "${TLS_CONF[@]}"
+conf tls-ed "${TLS_CONF[@]}" "tls_cert_file = $W/pki/srv-ed.crt" "tls_key_file = $W/pki/srv-ed.key"
 conf tls-plug "${TLS_CONF[@]}" "sasl_plugin_dir = $W/plug-cram" "sasl_mech_list = CRAM-MD5"
 conf scram "sasl_mech_list = SCRAM-SHA-256 CRAM-MD5"
 for n in $MAPS; do
@@ -321,6 +324,7 @@ xsvc plug-cram "$ODMRD" plug-cram
 xsvc scram "$ODMRD" scram
 if want tls; then
 	xsvc tls "$ODMRD" tls
+	xsvc tls-ed "$ODMRD" tls-ed
 	xsvc tls-plug "$ODMRD" tls-plug
 fi
 # The floor: the same xinetd service spawning a static canned-reply program (bench/floor.c), and
@@ -368,6 +372,10 @@ printf '127.0.0.1:%s inet n - n - - smtpd\n' "$PF_SMTPD_PORT" >>"$PF_CONF/master
 PF_TLS_PORT=$(free_port)
 printf '127.0.0.1:%s inet n - n - - smtpd -o smtpd_tls_security_level=may -o smtpd_tls_chain_files=%s,%s\n' \
 	"$PF_TLS_PORT" "$W/pki/srv-ec.key" "$W/pki/srv-ec.crt" >>"$PF_CONF/master.cf"
+# ... and with the same Ed25519 certificate as odmrd's tls-ed (smtpd_tls_chain_files takes any key type).
+PF_TLS_ED_PORT=$(free_port)
+printf '127.0.0.1:%s inet n - n - - smtpd -o smtpd_tls_security_level=may -o smtpd_tls_chain_files=%s,%s\n' \
+	"$PF_TLS_ED_PORT" "$W/pki/srv-ed.key" "$W/pki/srv-ed.crt" >>"$PF_CONF/master.cf"
 printf 'tlsmgr unix - - n 1000? 1 tlsmgr\n' >>"$PF_CONF/master.cf"
 # Debian's smtpd looks for $config_directory/sasl/smtpd.conf (seen with strace), so put it there too.
 mkdir -p "$PF_CONF/sasl" && cp "$W/sasl-pf/smtpd.conf" "$PF_CONF/sasl/smtpd.conf"
@@ -388,6 +396,8 @@ log "Postfix smtpd (Cyrus SASL, sasldb) on port $PF_SMTPD_PORT"
 "$HS" -p "$PF_SMTPD_PORT" -m smtp -n 1 >/dev/null || die "Postfix AUTH failed: $(tail -5 "$W/pfhs/maillog")"
 if want tls; then
 	"$HS" -p "$PF_TLS_PORT" -m smtp -T -n 1 >/dev/null || die "Postfix STARTTLS + AUTH failed: $(tail -5 "$W/pfhs/maillog")"
+	"$HS" -p "$PF_TLS_ED_PORT" -m smtp -T -n 1 >/dev/null ||
+		die "Postfix STARTTLS + AUTH with Ed25519 failed: $(tail -5 "$W/pfhs/maillog")"
 fi
 for k in "${!PORT[@]}"; do
 	"$HS" -p "${PORT[$k]}" -m odmr -n 1 >/dev/null || die "odmrd service $k handshake failed"
@@ -620,24 +630,29 @@ fi
 # Sequential sessions, CPU from /proc accounting as in part cpu: odmrd under xinetd doing STARTTLS +
 # AUTH CRAM-MD5 + ATRN (full handshake; then resumed with the ticket of the previous session, keys
 # from tls_ticket_key_file), Postfix smtpd doing STARTTLS + AUTH CRAM-MD5 with the same ECDSA P-256
-# chain and the same client (full; resumed: Postfix's own tickets via tlsmgr). Plus callgrind Ir
-# of one plaintext, one full-TLS and one resumed odmrd session (robust on a noisy machine).
+# chain and the same client (full; resumed: Postfix's own tickets via tlsmgr); full handshakes of
+# both again with one Ed25519 certificate (*-ed). Plus callgrind Ir of one plaintext, one full-TLS
+# (ECDSA and Ed25519) and one resumed odmrd session (robust on a noisy machine).
 if want tls; then
 	echo "server,rep,n,server_cpu_ms_per_session,inetd_cpu_ms_per_session" >"$R/tls_cpu_summary.csv"
 	log "tls: warm-up"
 	[ -s "$R/hs_summary.csv" ] ||
 		echo "server,conc,rep,n,ok,err,wall_s,rate_per_s,p50_ms,p90_ms,p99_ms,min_ms,max_ms" >"$R/hs_summary.csv"
 	"$HS" -p "$PF_TLS_PORT" -m smtp -T -n 100 >/dev/null 2>&1
+	"$HS" -p "$PF_TLS_ED_PORT" -m smtp -T -n 100 >/dev/null 2>&1
 	"$HS" -p "${PORT[tls]}" -m odmr -T -n 10 >/dev/null 2>&1
+	"$HS" -p "${PORT[tls-ed]}" -m odmr -T -n 10 >/dev/null 2>&1
 	for rep in $(seq "$REPS"); do
 		log "tls rep $rep/$REPS"
-		for v in "postfix-tls:-T" "postfix-tls-resumed:-T -r"; do
+		for v in "postfix-tls:$PF_TLS_PORT:-T" "postfix-tls-resumed:$PF_TLS_PORT:-T -r" "postfix-tls-ed:$PF_TLS_ED_PORT:-T"; do
+			name=${v%%:*} rest=${v#*:}
 			c0=$(cpu_pf)
-			HS_EXTRA=${v#*:} hs_run "${v%%:*}" "$PF_TLS_PORT" smtp "$N_HS_PF" 1 "$rep" seq
+			HS_EXTRA=${rest#*:} hs_run "$name" "${rest%%:*}" smtp "$N_HS_PF" 1 "$rep" seq
 			c1=$(cpu_pf)
-			echo "${v%%:*},$rep,$N_HS_PF,$(echo "($c1 - $c0) * 1000 / $TCK / $N_HS_PF" | bc -l),0" >>"$R/tls_cpu_summary.csv"
+			echo "$name,$rep,$N_HS_PF,$(echo "($c1 - $c0) * 1000 / $TCK / $N_HS_PF" | bc -l),0" >>"$R/tls_cpu_summary.csv"
 		done
-		for v in "default::" "tls:tls:-T" "tls-resumed:tls:-T -r" "tls-plug:tls-plug:-T" "tls-plug-resumed:tls-plug:-T -r"; do
+		for v in "default::" "tls:tls:-T" "tls-resumed:tls:-T -r" "tls-plug:tls-plug:-T" "tls-plug-resumed:tls-plug:-T -r" \
+			"tls-ed:tls-ed:-T"; do
 			name=${v%%:*} rest=${v#*:}
 			svc=${rest%%:*} opts=${rest#*:}
 			[ -z "$svc" ] && svc=$name
@@ -648,7 +663,7 @@ if want tls; then
 			echo "$name,$rep,$N_HS,$(echo "($ch1 - $ch0) * 1000 / $TCK / $N_HS" | bc -l),$(echo "($x1 - $x0) * 1000 / $TCK / $N_HS" | bc -l)" >>"$R/tls_cpu_summary.csv"
 		done
 	done
-	log "tls: callgrind of a plaintext, a full-TLS and a resumed session"
+	log "tls: callgrind of a plaintext, a full-TLS (ECDSA, Ed25519) and a resumed session"
 	echo "variant,Ir" >"$R/tls_callgrind_summary.csv"
 	rm -f "$W"/cg-tls.*.out
 	"$HS" -x -- valgrind --tool=callgrind --callgrind-out-file="$W/cg-plain.out" "$ODMRD" -f "$W/odmrd-tls.conf" \
@@ -662,6 +677,9 @@ if want tls; then
 		echo "$([ $k = 1 ] && echo tls-full || echo tls-resumed),$(sed -n 's/^summary: //p' "$f")" >>"$R/tls_callgrind_summary.csv"
 		cp "$f" "$R/callgrind.tls-$k.out"
 	done
+	"$HS" -x -T -- valgrind --tool=callgrind --callgrind-out-file="$R/callgrind.tls-ed.out" "$ODMRD" -f "$W/odmrd-tls-ed.conf" \
+		>"$W/cg-tls-ed.txt" 2>&1 || log "callgrind tls-ed: failed ($(tail -1 "$W/cg-tls-ed.txt"))"
+	echo "tls-ed-full,$(sed -n 's/^summary: //p' "$R/callgrind.tls-ed.out")" >>"$R/tls_callgrind_summary.csv"
 	log "tls: the library candidates (bench/tls/measure.sh) and 5 MB relayed (relay5m)"
 	TLS_N=$([ "$QUICK" = 1 ] && echo 50 || echo 200) "$B/tls/measure.sh" "$R/tls-libs.md" >/dev/null 2>&1 ||
 		log "bench/tls/measure.sh failed"

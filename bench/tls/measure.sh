@@ -4,7 +4,7 @@
 # In the inetd shape every session is a fresh process, so a TLS library's start-up cost is paid per
 # connection. For each Debian 12 candidate (OpenSSL 3.0, GnuTLS 3.7, wolfSSL 5.5) one small server
 # program (srv_*.c) is exec'd per connection by tlsdrive, exactly as inetd would: library init,
-# server context, certificate + key (ECDSA P-256 and RSA 2048), then either exit ("init", the
+# server context, certificate + key (ECDSA P-256, Ed25519 and RSA 2048), then either exit ("init", the
 # figure the issue quotes) or a REAL handshake (TLS 1.3 and 1.2, same OpenSSL client) and one
 # record. Figures: server CPU per process (wait4 rusage; mean and median over N), above an empty C
 # program, and callgrind instruction counts of one process (the robust figure on a noisy machine).
@@ -20,6 +20,8 @@ trap 'rm -rf "$W"' EXIT
 make -s
 openssl ecparam -name prime256v1 -genkey -noout -out "$W/ec.key" 2>/dev/null
 openssl req -new -x509 -key "$W/ec.key" -out "$W/ec.crt" -days 30 -subj /CN=bench.test 2>/dev/null
+openssl genpkey -algorithm ed25519 -out "$W/ed.key"
+openssl req -new -x509 -key "$W/ed.key" -out "$W/ed.crt" -days 30 -subj /CN=bench.test 2>/dev/null
 openssl req -newkey rsa:2048 -nodes -keyout "$W/rsa.key" -x509 -out "$W/rsa.crt" -days 30 \
 	-subj /CN=bench.test 2>/dev/null
 
@@ -55,7 +57,7 @@ base_ir=$(ir empty init 1.3 ec)
 	echo "| library | key | mode | TLS | CPU ms mean | CPU ms median | instructions (callgrind, M) |"
 	echo "|---|---|---|---|---|---|---|"
 	for lib in openssl gnutls wolfssl; do
-		for key in ec rsa; do
+		for key in ec ed rsa; do
 			for mv in "init 1.3" "hs 1.3" "hs 1.2"; do
 				set -- $mv
 				read -r m med < <(cpu "$lib" "$1" "$2" "$key")
