@@ -135,9 +135,9 @@ expect_eq "Postfix uses it for relay_domains and transport_maps" \
 	"$(postconf -c "$PF_CONF" -h relay_domains transport_maps | paste -sd' ')" \
 	"hash:$PF_CONF/odmrd_transport hash:$PF_CONF/odmrd_transport"
 # Retries well apart: with postfix.sh's 2-4 s backoff, Postfix re-tries a recipient the customer
-# temp-failed every ~4 s *within* the session (see postfix.sh), and the session only ends when a
-# retry loses the race with odmrd's postfix_idle (seen: 18 s instead of 3). The next ATRN's flush
-# delivers regardless of backoff.
+# temp-failed every ~4 s *within* the session (see postfix.sh), so the queue never looks settled
+# and the session's QUIT (after two listings showing nothing of ours on its way) comes late. The
+# next ATRN's flush delivers regardless of backoff.
 pf_conf minimal_backoff_time=30s maximal_backoff_time=60s || fail "pf_conf backoff"
 PF_STARTED=1 # set before pf_start: a half-started instance must be stopped too
 pf_start || { fail "private Postfix starts"; t_summary; }
