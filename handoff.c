@@ -112,7 +112,11 @@ static enum ho_status ho_fail(struct handoff *h, enum ho_status status)
 	return status;
 }
 
-/* Take the customer's lock, enforce atrn_interval, lock every granted domain. */
+/*
+ * Take the customer's lock, lock every granted domain, then enforce atrn_interval: a request
+ * refused because another session holds a domain never reaches the MTA, so it must not start
+ * the interval (odmrd.conf(5)); the stamp is written only by a request that goes on to the probe.
+ */
 static enum ho_status ho_lock_all(struct handoff *h, char *why, size_t whylen)
 {
 	char name[600];
@@ -125,10 +129,6 @@ static enum ho_status ho_lock_all(struct handoff *h, char *why, size_t whylen)
 		return fd == -1 ? HO_BUSY : HO_TEMPFAIL;
 	}
 	h->user_lock = fd;
-	if (rd_too_soon(h->cf, h->user)) {
-		snprintf(why, whylen, "asked again within atrn_interval (%u s)", h->cf->atrn_interval);
-		return HO_BUSY;
-	}
 	for (size_t i = 0; i < h->n; i++) {
 		snprintf(name, sizeof name, ".dom.%s", h->dom[i]);
 		if ((fd = rd_lock(h->cf, name)) < 0) {
@@ -137,6 +137,10 @@ static enum ho_status ho_lock_all(struct handoff *h, char *why, size_t whylen)
 			return fd == -1 ? HO_BUSY : HO_TEMPFAIL;
 		}
 		h->dom_lock[i] = fd;
+	}
+	if (rd_too_soon(h->cf, h->user)) {
+		snprintf(why, whylen, "asked again within atrn_interval (%u s)", h->cf->atrn_interval);
+		return HO_BUSY;
 	}
 	return HO_READY;
 }

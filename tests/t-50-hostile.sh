@@ -345,6 +345,22 @@ expect_eq "300 ATRNs, default atrn_interval: 453, then 450 'try again later' nin
 expect_eq "... and the queue was listed once" "$(grep -c -- '-j' "$WORK/count/postqueue.calls")" 1
 check "... the 450s name atrn_interval in the log" \
 	grep -q 'asked=a\.example: 450 asked again within atrn_interval (60 s)' "$LOG"
+# A request refused because another session holds one of its domains never reached the MTA: it
+# must not start the customer's atrn_interval (odmrd.conf(5): "requests ... that reach the MTA").
+mkdir -p "$WORK/run-busy" && chmod 0700 "$WORK/run-busy"
+write_conf "$WORK/busy.conf" "${common_keys[@]}" postqueue="$WORK/count/postqueue" -atrn_interval \
+	run_dir="$WORK/run-busy"
+serve busy "$WORK/busy.conf"
+: >"$WORK/count/postqueue.calls"
+# The domain's lock, as a session delivering it holds it (rundir.c: flock on .dom.DOMAIN).
+exec {busy_fd}>"$WORK/run-busy/.dom.a.example"
+flock -n "$busy_fd" || fail "the test takes a.example's lock"
+hx "ATRN while another session delivers a.example -> 450" "220 250 235 450 221 EOF" 5 \
+	ehlo cram=$A 'line=ATRN a.example' quit eof
+exec {busy_fd}>&-
+hx "... the same customer at once after that session: asks the MTA -> 453, not 450 (atrn_interval)" \
+	"220 250 235 453 221 EOF" 5 ehlo cram=$A 'line=ATRN a.example' quit eof
+expect_eq "... and the queue was listed once, by the second request" "$(grep -c -- '-j' "$WORK/count/postqueue.calls")" 1
 use main
 
 # --- disconnects at every step ------------------------------------------------------------------
