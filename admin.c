@@ -538,8 +538,7 @@ static int adm_check(const char *cfpath)
 	} else if (cf.mta == CF_MTA_SENDMAIL) {
 		adm_check_rundir_sendmail(&cf);
 		adm_check_sendmail(&cf);
-	}
-	else if (cf.mta == CF_MTA_EXEC) {
+	} else if (cf.mta == CF_MTA_EXEC) {
 		char prog[4096];
 		snprintf(prog, sizeof prog, "%.*s", (int)strcspn(cf.exec_command, " \t"), cf.exec_command);
 		if (access(prog, X_OK) != 0)

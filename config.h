@@ -51,7 +51,7 @@ struct config {
 	bool tcp_wrappers;           /* consult hosts_ctl("odmrd") ourselves */
 	int syslog_facility;         /* LOG_MAIL */
 	char *log_file;              /* append log lines here instead of syslog */
-	char *user;                  /* started as root: drop to this user, keep a root helper */
+	char *user;                  /* started as root: drop to this user (mta = sendmail: a root helper stays) */
 
 	enum cf_mta mta;
 	char *run_dir;               /* sockets and locks (/run/odmrd) */
@@ -90,14 +90,14 @@ unsigned cf_parse(const char *path, struct config *cf, cf_report_fn report, void
  * unset hostname is filled in with the host's name.
  */
 int cf_load(const char *path, struct config *cf, char *err, size_t errlen);
-/* Print "key = value" for every setting whose value differs from the default (odmrd -n). */
-void cf_print_changed(const struct config *cf, FILE *out);
-/* The same, then the N "key = value" settings in OPTS (odmrd -o) over the file's. */
+/* cf_load, then the N "key = value" settings in OPTS (odmrd -o) over the file's. */
 int cf_load_opts(const char *path, char *const *opts, size_t n, struct config *cf, char *err,
 		 size_t errlen);
 /* cf_parse, then OPTS over the file's settings (each problem reported as "-o key=value: ..."). */
 unsigned cf_parse_opts(const char *path, char *const *opts, size_t n, struct config *cf,
 		       cf_report_fn report, void *ctx);
+/* Print "key = value" for every setting whose value differs from the default (odmrd -n). */
+void cf_print_changed(const struct config *cf, FILE *out);
 /* Fill *cf with the built-in defaults only. */
 void cf_defaults(struct config *cf);
 void cf_free(struct config *cf);

@@ -234,8 +234,8 @@ void mta_scan_reset(struct mta_scan *s)
 	s->bad = false;
 }
 
-/* See mta.h. */
-void mta_scan_free(struct mta_scan *s)
+/* Free what S holds. */
+static void mta_scan_free(struct mta_scan *s)
 {
 	free(s->found);
 	free(s->ids);

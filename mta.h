@@ -109,7 +109,6 @@ struct mta_id *mta_id_get(struct mta_run *m, const char *id, bool create);
 struct mta_found *mta_scan_found(struct mta_scan *s, const char *id, size_t len);
 /* Empty S for the next listing (keeps its memory). */
 void mta_scan_reset(struct mta_scan *s);
-void mta_scan_free(struct mta_scan *s);
 /* Record what S says is left at the end (recipients waiting + held), for the warning. */
 void mta_note_left(struct mta_run *m, const struct mta_scan *s);
 void mta_run_free(struct mta_run *m);

@@ -554,6 +554,7 @@ static void map_cf_report(void *ctx, const char *msg)
 	fprintf(stderr, "odmrd-map: %s\n", msg);
 }
 
+/* Build the map and the MTA tables from FILE, or (-q) print one user's domains. */
 int main(int argc, char **argv)
 {
 	int opt, rc;

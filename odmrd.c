@@ -217,6 +217,7 @@ static void usage(void)
 	log_msg(LOG_ERR, "usage: odmrd [-f config] [-o key=value]... [-t | -n | -V]");
 }
 
+/* One connection on fd 0/1 (or -t/-n/-V from a shell): start-up, the session, the reversed state. */
 int main(int argc, char **argv)
 {
 	const char *cfpath = CF_DEFAULT_PATH;

@@ -41,11 +41,12 @@ int rd_path(const struct config *cf, const char *name, char *buf, size_t len)
 }
 
 /*
- * See rundir.h. The defaults are the accounts the MTAs were seen to connect as (SO_PEERCRED,
- * Debian 12): Postfix 3.7's lmtp(8) runs as mail_owner "postfix"; a Sendmail 8.17 queue run
- * started by root stays root (Debian's MTA .cf sets no RunAsUser; only the MSP runs as smmsp).
+ * The account the MTA connects to our sockets as: mta_user, else the account the MTAs were seen
+ * to connect as (SO_PEERCRED, Debian 12): Postfix 3.7's lmtp(8) runs as mail_owner "postfix"; a
+ * Sendmail 8.17 queue run started by root stays root (Debian's MTA .cf sets no RunAsUser; only
+ * the MSP runs as smmsp).
  */
-const char *rd_mta_user(const struct config *cf)
+static const char *rd_mta_user(const struct config *cf)
 {
 	if (cf->mta_user != NULL)
 		return cf->mta_user;

@@ -11,9 +11,10 @@
 
 /* RUN_DIR/NAME into BUF; -1 (ENAMETOOLONG) if it does not fit, NAME is empty or has a '/'. */
 int rd_path(const struct config *cf, const char *name, char *buf, size_t len);
-/* The account the MTA connects to our sockets as: mta_user, else the MTA's own (see rundir.c). */
-const char *rd_mta_user(const struct config *cf);
-/* uid and primary gid of rd_mta_user(); -1 and WHY if the account does not exist. */
+/*
+ * uid and primary gid of the account the MTA connects to our sockets as: mta_user, else the
+ * MTA's own (see rundir.c); -1 and WHY if the account does not exist.
+ */
 int rd_mta_ids(const struct config *cf, uid_t *uid, gid_t *gid, char *why, size_t whylen);
 /*
  * Is run_dir safe to serve from? A directory owned by our effective uid with no "other"

@@ -15,7 +15,7 @@ struct handoff;
 enum sess_action {
 	SA_CONTINUE,  /* read more input */
 	SA_CLOSE,     /* the session is over: close the connection */
-	SA_HANDOFF,   /* 250 sent to ATRN: run the reversed state (session_handoff()) */
+	SA_HANDOFF,   /* 250 sent to ATRN: run the reversed state (session_take_handoff()) */
 	SA_STARTTLS   /* 220 sent to STARTTLS: run the prepared handshake, then session_tls_started() */
 };
 
