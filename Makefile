@@ -37,9 +37,9 @@ domains.o: SONAME_DEFS = -DDOM_GDBM_SONAME='"$(call soname,gdbm)"'
 mta_postfix.o: SONAME_DEFS = -DMTA_JANSSON_SONAME='"$(call soname,jansson)"'
 
 CORE_OBJS = session.o linebuf.o log.o config.o domains.o dynlib.o
-MTA_OBJS = mta.o mta_postfix.o mta_sendmail.o privsep.o proc.o rundir.o
+MTA_OBJS = mta.o mta_postfix.o mta_sendmail.o privsep.o proc.o rundir.o spawn.o
 DAEMON_OBJS = odmrd.o admin.o auth.o handoff.o relay.o conn.o tls_load.o net.o $(MTA_OBJS) $(CORE_OBJS)
-MAP_OBJS = odmrd-map.o domains.o config.o dynlib.o
+MAP_OBJS = odmrd-map.o domains.o config.o dynlib.o spawn.o
 UNIT_OBJS = tests/unit/check_main.o tests/unit/check_linebuf.o tests/unit/check_domains.o \
 	tests/unit/check_config.o tests/unit/check_session.o tests/unit/check_map.o \
 	tests/unit/check_relay.o tests/unit/check_mta.o tests/unit/fake_auth.o tests/unit/fake_handoff.o \

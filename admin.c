@@ -35,6 +35,7 @@
 #include "config.h"
 #include "domains.h"
 #include "rundir.h"
+#include "spawn.h"
 #include "tls_load.h"
 
 #ifndef ODMRD_VERSION
@@ -101,29 +102,18 @@ static unsigned adm_load(const char *cfpath, struct config *cf)
  */
 static int adm_run(char *const argv[], char *out, size_t len)
 {
-	static char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	int p[2], st;
 	size_t got = 0;
 
 	out[0] = '\0';
 	if (pipe2(p, O_CLOEXEC) != 0)
 		return -1;
-	pid_t pid = fork();
+	pid_t pid = spawn_exec(argv, -1, p[1], p[1]);
+	close(p[1]);
 	if (pid < 0) {
 		close(p[0]);
-		close(p[1]);
 		return -1;
 	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
-			_exit(127);
-		close_range(3, ~0U, 0);
-		execve(argv[0], argv, env);
-		dprintf(1, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(p[1]);
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {

@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "domains.h"
+#include "spawn.h"
 
 #define MAP_USER_MAX 255
 #define MAP_DEFAULT_GROUP "_odmrd"
@@ -267,21 +268,11 @@ static int map_write_tmp(struct map_out *o, const char *text, size_t len, mode_t
  */
 static int map_run(char *const argv[], bool quiet)
 {
-	static char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	int st;
-	pid_t pid = fork();
+	pid_t pid = spawn_exec(argv, -1, quiet ? -1 : 2, quiet ? -1 : 2);
 
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(quiet ? null : 2, 1) < 0 || (quiet && dup2(null, 2) < 0))
-			_exit(127);
-		close_range(3, ~0U, 0);
-		execve(argv[0], argv, env);
-		fprintf(stderr, "odmrd-map: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -1;

@@ -10,8 +10,8 @@
  * which also saves a process per session.
  *
  * Trusts: the config (read as root before the split). The helper trusts nothing the session
- * process sends. Invariants: no shell ever; a child inherits no descriptor but the three it is
- * given (the customer socket must never leak into a queue runner); environment is PATH only.
+ * process sends. Invariants: every child is started by spawn.c (no shell, PATH only, no
+ * descriptor but the three it is given: the customer socket never leaks into a queue runner).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,33 +33,18 @@
 #include "net.h"
 #include "proc.h"
 #include "rundir.h"
+#include "spawn.h"
 
 #define PS_JOB 1            /* the one job id the helper hands out */
 #define PS_KILL_GRACE_MS 3000
 
-static char *const proc_env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 static int ps_sock = -1;    /* session side of the helper channel, or -1: run directly */
 static bool ps_busy;        /* the helper runs our job */
 
 /* See proc.h. */
 pid_t proc_exec(char *const argv[], int in_fd, int out_fd)
 {
-	pid_t pid = fork();
-
-	if (pid != 0)
-		return pid;
-	int null = open("/dev/null", O_RDWR);
-	if (null < 0)
-		_exit(127);
-	if (in_fd >= 0)  /* our socket is non-blocking; the program expects ordinary stdio */
-		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) & ~O_NONBLOCK);
-	if (dup2(in_fd >= 0 ? in_fd : null, 0) < 0 || dup2(out_fd >= 0 ? out_fd : null, 1) < 0 ||
-	    dup2(null, 2) < 0)
-		_exit(127);
-	close_range(3, ~0U, 0);
-	signal(SIGPIPE, SIG_DFL);
-	execve(argv[0], argv, proc_env);
-	_exit(127);
+	return spawn_exec(argv, in_fd, out_fd, -1);
 }
 
 /* waitpid without blocking; exit status or -1 for a signal. */
