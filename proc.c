@@ -202,14 +202,18 @@ static int ps_fork_helper(const struct config *cf, char *err, size_t errlen)
 	pid_t pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
 		return -1;
 	}
 	if (pid > 0) {
 		/* Root side: never touches the customer's socket. */
-		int null = open("/dev/null", O_RDWR);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
+		if (null > 2)
+			close(null);
 		close(sv[1]);
 		ps_helper(cf, sv[0], pid);
 	}
