@@ -208,7 +208,7 @@ static int ps_fork_helper(const struct config *cf, char *err, size_t errlen)
 	}
 	if (pid > 0) {
 		/* Root side: never touches the customer's socket. */
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
