@@ -20,7 +20,7 @@ set -euo pipefail
 build=(gcc make pkg-config clang libclang-rt-14-dev libsasl2-dev libsasl2-modules libsasl2-modules-db sasl2-bin
 	libgdbm-dev libwrap0-dev libjansson-dev check libwolfssl-dev)
 tests=(python3 fetchmail valgrind xinetd postfix m4 procps iproute2 systemd util-linux
-	debhelper dpkg-dev lintian libsasl2-modules-sql sqlite3 openssl libssl-dev swaks testssl.sh)
+	debhelper dpkg-dev lintian man-db libsasl2-modules-sql sqlite3 openssl libssl-dev swaks testssl.sh)
 sendmail_runtime=(libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libwrap0)
 inetd_runtime=(libbsd0 libevent-2.1-7 libsystemd0 libtirpc3 libwrap0)
 # Unpacked, never installed (see above): package -> directory under /var/cache/odmrd-test.
