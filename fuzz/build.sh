@@ -6,13 +6,14 @@
 # (tests/unit/fake_base64.c, libresolv's), libgdbm serves the real customer map (the driver writes
 # it; domains.c opens it through dynlib.c). Compiles in one clang call, so no .o lands in the tree.
 # Usage: fuzz/build.sh            (CC=clang-14 etc. to override; EXTRA_CFLAGS to add flags)
+# The Makefile's warnings; WERROR=-Werror (CI, .ci/run) makes them errors here too.
 set -eu
 cd "$(dirname "$0")/.."
 CC=${CC:-clang}
 # domains.c opens libgdbm at its first look-up (dynlib.c) under the soname it was built for.
 GDBM_SONAME=$(objdump -p "$($CC -print-file-name=libgdbm.so)" | sed -n 's/^ *SONAME *//p')
 # shellcheck disable=SC2086
-$CC -g -O1 -std=c11 -Wall -Wextra \
+$CC -g -O1 -std=c11 -Wall -Wextra ${WERROR:-} -Wshadow -Wpointer-arith -Wstrict-prototypes -Wformat=2 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-D_GNU_SOURCE -DDOM_GDBM_SONAME="\"$GDBM_SONAME\"" -I. -Ifuzz ${EXTRA_CFLAGS:-} \
 	-o fuzz/odmrd_fuzz \
