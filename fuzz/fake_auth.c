@@ -27,6 +27,7 @@ static struct auth fz_auth_obj;
 static char fz_long_user[301];
 static char fz_big[10000];
 
+/* See fuzz_fakes.h. */
 void fz_auth_begin(enum auth_rc reset_rc)
 {
 	fz_auth_obj.phase = FZ_IDLE;
@@ -40,12 +41,14 @@ void fz_auth_begin(enum auth_rc reset_rc)
 	}
 }
 
+/* See fuzz_fakes.h. */
 const char *fz_auth_last_out(unsigned *len)
 {
 	*len = fz_auth_obj.last_outlen;
 	return fz_auth_obj.last_out;
 }
 
+/* auth.h's auth_open, faked for the fuzzer (fuzz_fakes.h). */
 struct auth *auth_open(const struct config *cf, const char *local, const char *remote,
 		       char *err, size_t errlen)
 {
@@ -57,6 +60,7 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 	return &fz_auth_obj;
 }
 
+/* auth.h's auth_ready, faked for the fuzzer (fuzz_fakes.h). */
 int auth_ready(struct auth *a, char *err, size_t errlen)
 {
 	(void)err;
@@ -65,6 +69,7 @@ int auth_ready(struct auth *a, char *err, size_t errlen)
 	return 0;
 }
 
+/* auth.h's auth_mechs, faked for the fuzzer (fuzz_fakes.h). */
 const char *auth_mechs(const struct auth *a)
 {
 	FZ_CHECK(a == &fz_auth_obj);
@@ -139,6 +144,7 @@ static enum auth_rc fz_respond(struct auth *a, const char *in, unsigned inlen, c
 #undef IS
 }
 
+/* auth.h's auth_start, faked for the fuzzer (fuzz_fakes.h). */
 enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsigned inlen,
 			const char **out, unsigned *outlen)
 {
@@ -163,6 +169,7 @@ enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsign
 	return fz_respond(a, in, inlen, out, outlen);
 }
 
+/* auth.h's auth_step, faked for the fuzzer (fuzz_fakes.h). */
 enum auth_rc auth_step(struct auth *a, const char *in, unsigned inlen,
 		       const char **out, unsigned *outlen)
 {
@@ -172,6 +179,7 @@ enum auth_rc auth_step(struct auth *a, const char *in, unsigned inlen,
 	return fz_respond(a, in, inlen, out, outlen);
 }
 
+/* auth.h's auth_user, faked for the fuzzer (fuzz_fakes.h). */
 const char *auth_user(const struct auth *a)
 {
 	FZ_CHECK(a == &fz_auth_obj);
@@ -179,18 +187,21 @@ const char *auth_user(const struct auth *a)
 	return a->user;
 }
 
+/* auth.h's auth_why, faked for the fuzzer (fuzz_fakes.h). */
 const char *auth_why(const struct auth *a)
 {
 	FZ_CHECK(a == &fz_auth_obj);
 	return "fake mechanism said no";
 }
 
+/* auth.h's auth_tried, faked for the fuzzer (fuzz_fakes.h). */
 const char *auth_tried(const struct auth *a)
 {
 	FZ_CHECK(a == &fz_auth_obj);
 	return a->phase == FZ_IDLE ? NULL : "fz\\x0auser";
 }
 
+/* auth.h's auth_listed, faked for the fuzzer (fuzz_fakes.h). */
 bool auth_listed(const struct auth *a, const char *mech)
 {
 	FZ_CHECK(a == &fz_auth_obj);
@@ -199,6 +210,7 @@ bool auth_listed(const struct auth *a, const char *mech)
 
 enum auth_rc auth_reset(struct auth *a);
 
+/* auth.h's auth_tls, faked for the fuzzer (fuzz_fakes.h). */
 enum auth_rc auth_tls(struct auth *a, unsigned ssf, const char *external_id, const char *cb_name,
 		      const unsigned char *cb, size_t cb_len)
 {
@@ -213,6 +225,7 @@ enum auth_rc auth_tls(struct auth *a, unsigned ssf, const char *external_id, con
 	return auth_reset(a);
 }
 
+/* auth.h's auth_reset, faked for the fuzzer (fuzz_fakes.h). */
 enum auth_rc auth_reset(struct auth *a)
 {
 	FZ_CHECK(a == &fz_auth_obj);
@@ -223,6 +236,7 @@ enum auth_rc auth_reset(struct auth *a)
 	return a->reset_rc;
 }
 
+/* auth.h's auth_close, faked for the fuzzer (fuzz_fakes.h). */
 void auth_close(struct auth *a)
 {
 	if (a != NULL)

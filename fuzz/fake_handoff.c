@@ -19,6 +19,7 @@ static uint8_t fz_statuses;
 static unsigned fz_prepares;
 int fz_authenticated;
 
+/* See fuzz_fakes.h. */
 void fz_ho_begin(uint8_t statuses)
 {
 	fz_ho_obj.live = 0;
@@ -27,21 +28,25 @@ void fz_ho_begin(uint8_t statuses)
 	fz_authenticated = 0;
 }
 
+/* See fuzz_fakes.h. */
 int fz_ho_live(void)
 {
 	return fz_ho_obj.live;
 }
 
+/* See fuzz_fakes.h. */
 unsigned fz_ho_prepares(void)
 {
 	return fz_prepares;
 }
 
+/* See fuzz_fakes.h. */
 struct handoff *fz_ho_object(void)
 {
 	return &fz_ho_obj;
 }
 
+/* handoff.h's handoff_prepare, faked for the fuzzer (fuzz_fakes.h). */
 enum ho_status handoff_prepare(const struct config *cf, const char *user,
 			       char *const *domains, size_t n, struct handoff **hp,
 			       char *why, size_t whylen)
@@ -69,12 +74,14 @@ enum ho_status handoff_prepare(const struct config *cf, const char *user,
 	return st;
 }
 
+/* handoff.h's handoff_start, faked for the fuzzer (fuzz_fakes.h). */
 enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen)
 {
 	FZ_CHECK(h == &fz_ho_obj && h->live && why != NULL && whylen > 0);
 	return HO_READY;
 }
 
+/* handoff.h's handoff_run, faked for the fuzzer (fuzz_fakes.h). */
 int handoff_run(struct handoff *h, struct conn *cust, struct ho_stats *st)
 {
 	(void)cust;
@@ -85,6 +92,7 @@ int handoff_run(struct handoff *h, struct conn *cust, struct ho_stats *st)
 	return 0;
 }
 
+/* handoff.h's handoff_abort, faked for the fuzzer (fuzz_fakes.h). */
 void handoff_abort(struct handoff *h)
 {
 	FZ_CHECK(h == &fz_ho_obj && h->live);

@@ -16,6 +16,7 @@ struct auth {
 static struct auth fake_auth_obj;
 struct fake_auth_state fake_auth;
 
+/* See unit.h. */
 void fake_auth_init(void)
 {
 	memset(&fake_auth, 0, sizeof fake_auth);
@@ -24,6 +25,7 @@ void fake_auth_init(void)
 	fake_auth.reset_rc = AUTH_OK;
 }
 
+/* auth.h's auth_open, faked: scripted through fake_auth (unit.h). */
 struct auth *auth_open(const struct config *cf, const char *local, const char *remote,
 		       char *err, size_t errlen)
 {
@@ -36,6 +38,7 @@ struct auth *auth_open(const struct config *cf, const char *local, const char *r
 	return &fake_auth_obj;
 }
 
+/* auth.h's auth_ready, faked: scripted through fake_auth (unit.h). */
 int auth_ready(struct auth *a, char *err, size_t errlen)
 {
 	(void)a;
@@ -46,12 +49,14 @@ int auth_ready(struct auth *a, char *err, size_t errlen)
 	return -1;
 }
 
+/* auth.h's auth_mechs, faked: scripted through fake_auth (unit.h). */
 const char *auth_mechs(const struct auth *a)
 {
 	(void)a;
 	return fake_auth.n_tls && fake_auth.mechs_tls ? fake_auth.mechs_tls : fake_auth.mechs;
 }
 
+/* auth.h's auth_listed, faked: scripted through fake_auth (unit.h). */
 bool auth_listed(const struct auth *a, const char *mech)
 {
 	(void)a;
@@ -61,6 +66,7 @@ bool auth_listed(const struct auth *a, const char *mech)
 	return p != NULL && (p == l || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ');
 }
 
+/* auth.h's auth_tls, faked: scripted through fake_auth (unit.h). */
 enum auth_rc auth_tls(struct auth *a, unsigned ssf, const char *external_id, const char *cb_name,
 		      const unsigned char *cb, size_t cb_len)
 {
@@ -93,6 +99,7 @@ static enum auth_rc fake_next(const char *in, unsigned inlen, const char **out, 
 	return r->rc;
 }
 
+/* auth.h's auth_start, faked: scripted through fake_auth (unit.h). */
 enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsigned inlen,
 			const char **out, unsigned *outlen)
 {
@@ -102,6 +109,7 @@ enum auth_rc auth_start(struct auth *a, const char *mech, const char *in, unsign
 	return fake_next(in, inlen, out, outlen);
 }
 
+/* auth.h's auth_step, faked: scripted through fake_auth (unit.h). */
 enum auth_rc auth_step(struct auth *a, const char *in, unsigned inlen,
 		       const char **out, unsigned *outlen)
 {
@@ -110,24 +118,28 @@ enum auth_rc auth_step(struct auth *a, const char *in, unsigned inlen,
 	return fake_next(in, inlen, out, outlen);
 }
 
+/* auth.h's auth_user, faked: scripted through fake_auth (unit.h). */
 const char *auth_user(const struct auth *a)
 {
 	(void)a;
 	return fake_auth.user;
 }
 
+/* auth.h's auth_why, faked: scripted through fake_auth (unit.h). */
 const char *auth_why(const struct auth *a)
 {
 	(void)a;
 	return "fake";
 }
 
+/* auth.h's auth_tried, faked: scripted through fake_auth (unit.h). */
 const char *auth_tried(const struct auth *a)
 {
 	(void)a;
 	return fake_auth.tried;
 }
 
+/* auth.h's auth_reset, faked: scripted through fake_auth (unit.h). */
 enum auth_rc auth_reset(struct auth *a)
 {
 	(void)a;
@@ -135,6 +147,7 @@ enum auth_rc auth_reset(struct auth *a)
 	return fake_auth.reset_rc;
 }
 
+/* auth.h's auth_close, faked: scripted through fake_auth (unit.h). */
 void auth_close(struct auth *a)
 {
 	(void)a;

@@ -16,17 +16,20 @@ struct handoff {
 static struct handoff fake_ho_obj;
 struct fake_handoff_state fake_ho;
 
+/* See unit.h. */
 void fake_handoff_init(void)
 {
 	memset(&fake_ho, 0, sizeof fake_ho);
 	fake_ho.status = HO_READY;
 }
 
+/* See unit.h. */
 struct handoff *fake_handoff_object(void)
 {
 	return &fake_ho_obj;
 }
 
+/* handoff.h's handoff_prepare, faked: the status the test set in fake_handoff (unit.h). */
 enum ho_status handoff_prepare(const struct config *cf, const char *user,
 			       char *const *domains, size_t n, struct handoff **hp,
 			       char *why, size_t whylen)
@@ -47,6 +50,7 @@ enum ho_status handoff_prepare(const struct config *cf, const char *user,
 	return fake_ho.status;
 }
 
+/* handoff.h's handoff_start, faked: the status the test set in fake_handoff (unit.h). */
 enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen)
 {
 	(void)h;
@@ -56,6 +60,7 @@ enum ho_status handoff_start(struct handoff *h, char *why, size_t whylen)
 	return fake_ho.start_status;
 }
 
+/* handoff.h's handoff_run, faked: the status the test set in fake_handoff (unit.h). */
 int handoff_run(struct handoff *h, struct conn *cust, struct ho_stats *st)
 {
 	(void)h;
@@ -66,6 +71,7 @@ int handoff_run(struct handoff *h, struct conn *cust, struct ho_stats *st)
 	return 0;
 }
 
+/* handoff.h's handoff_abort, faked: the status the test set in fake_handoff (unit.h). */
 void handoff_abort(struct handoff *h)
 {
 	fake_ho.n_abort++;
