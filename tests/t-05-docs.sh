@@ -85,9 +85,10 @@ while read -r key value; do
 	case $NOT_SET in *" $key "*) continue ;; esac
 	grep -q "^#$key = " "$EXAMPLE" || continue  # set in the example, not a default
 	n=$((n + 1))
-	# odmrd -n prints a key only when its value differs from the built-in default.
+	# odmrd -n prints a key only when its value differs from the built-in default. tls_module's
+	# default is LIBDIR's, fixed when odmrd was built (the documents show make install's).
 	out=$("$ODMRD" -n -f "$WORK/empty.conf" -o "$key=$value" 2>&1)
-	[ -z "$out" ] || bad_code+="example #$key = $value, odmrd -n: ${out:-nothing}; "
+	[ -z "$out" ] || [ "$key" = tls_module ] || bad_code+="example #$key = $value, odmrd -n: ${out:-nothing}; "
 	md=$(man_default "$key")
 	[ "$md" = "$value" ] || bad_man+="example #$key = $value, odmrd.conf(5): '$md'; "
 done < <(example_lines | grep -v '^sasl_')
