@@ -6,7 +6,7 @@
  * no shell ever; the child's environment is PATH alone; it inherits no descriptor but the three
  * it is given (the customer's socket, a log file, a lock must never reach a queue runner).
  */
-#include <errno.h>
+#include <errno.h>   /* program_invocation_short_name (_GNU_SOURCE) */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +36,6 @@ pid_t spawn_exec(char *const argv[], int in_fd, int out_fd, int err_fd)
 	close_range(3, ~0U, 0);
 	signal(SIGPIPE, SIG_DFL);
 	execve(argv[0], argv, spawn_env);
-	dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+	dprintf(2, "%s: cannot run %s: %s\n", program_invocation_short_name, argv[0], strerror(errno));
 	_exit(127);
 }

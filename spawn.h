@@ -11,7 +11,8 @@
  * variable, SIGPIPE at its default: stdin IN_FD, stdout OUT_FD, stderr ERR_FD (-1: /dev/null),
  * no other descriptor open. IN_FD is made blocking (shared with the caller: only for a descriptor
  * the caller no longer reads). Returns the child's pid (to be waited for), or -1 if fork failed.
- * A program that cannot be run exits 127 after "cannot run PATH: REASON" on its stderr.
+ * A program that cannot be run exits 127 after "PROGNAME: cannot run PATH: REASON" on its stderr
+ * (PROGNAME: odmrd or odmrd-map, as their other messages begin).
  */
 pid_t spawn_exec(char *const argv[], int in_fd, int out_fd, int err_fd);
 

@@ -105,6 +105,12 @@ expect_eq "... the map and both table files are unchanged" \
 	"$(md5sum "$WORK/customers.db" "$WORK/pfconf/odmrd_transport" "$WORK/pfconf/odmrd_transport.db")" "$before"
 expect_eq "... and no temporary file is left" "$(find "$WORK" "$WORK/pfconf" -maxdepth 1 -name '*.tmp.*')" ""
 sed -i '/^postmap/d' "$WORK/map.conf"
+printf 'postmap = %s/no-such-postmap\n' "$WORK" >>"$WORK/map.conf"
+out=$("$ODMRD_MAP" -f "$WORK/map.conf" "$WORK/customers" 2>&1)
+expect_eq "postmap missing: odmrd-map exits 2" "$?" 2
+expect_match "... names the program and why, as odmrd-map (odmrd-map(8), DIAGNOSTICS)" "$out" \
+	"odmrd-map: cannot run $WORK/no-such-postmap: No such file or directory"
+sed -i '/^postmap/d' "$WORK/map.conf"
 long=$(printf 'l%.0s' $(seq 60)).$(printf 'm%.0s' $(seq 60)).example
 printf 'erin %s\n' "$long" >>"$WORK/customers"
 out=$("$ODMRD_MAP" -f "$WORK/map.conf" "$WORK/customers" 2>&1)
