@@ -70,6 +70,11 @@ expect_eq "odmrd.conf(5) has an entry for every key of config.c" \
 expect_eq "odmrd.conf(5) documents no key config.c does not know" \
 	"$(comm -13 <(echo "$KEYS") <(echo "$MANK") | grep -v '^sasl_' ; echo "$MANK" | unknown_sasl)" ""
 
+# odmrd.conf(5) lists every libsasl2 option odmrd passes on (an unlisted one is refused).
+undocumented=
+for o in $SASL; do grep -q "^\.BR\{0,1\} $o\( ,\| ;\|$\)" "$MAN5" || undocumented+="$o "; done
+expect_eq "odmrd.conf(5) lists every libsasl2 option config.c accepts" "$undocumented" ""
+
 EXK=$(example_lines | cut -d' ' -f1 | sort -u)
 expect_eq "the example shows every key of config.c" "$(comm -23 <(echo "$KEYS") <(echo "$EXK"))" ""
 expect_eq "the example names no key config.c does not know" \
