@@ -75,7 +75,7 @@ static int io_pending(void *vctx)
 }
 
 /* Load the TLS module and parse the certificate and key for this connection; logs why not. */
-static int tls_prepare(struct io_ctx *c, char *err, size_t errlen)
+static int io_tls_setup(struct io_ctx *c, char *err, size_t errlen)
 {
 	if (c->prepared)
 		return 0;
@@ -94,7 +94,7 @@ static int io_tls_prepare(void *vctx)
 	struct io_ctx *c = vctx;
 	char err[512];
 
-	if (tls_prepare(c, err, sizeof err) < 0) {
+	if (io_tls_setup(c, err, sizeof err) < 0) {
 		log_msg(LOG_ERR, "STARTTLS from %s: TLS not available: %s", c->peer, err);
 		return -1;
 	}
@@ -102,7 +102,7 @@ static int io_tls_prepare(void *vctx)
 }
 
 /* Run the prepared handshake (bounded by idle_timeout) and tell the core; -1: session over. */
-static int tls_start(struct session *s, struct io_ctx *c)
+static int io_tls_start(struct session *s, struct io_ctx *c)
 {
 	char err[512], esc[LOG_ESC_SIZE];
 	unsigned char cb[TLS_CB_MAX];
@@ -171,7 +171,7 @@ static enum sess_action run_session(struct session *s, const struct config *cf, 
 		if (n <= 0)
 			return session_eof(s);
 		enum sess_action a = session_input(s, buf, (size_t)n);
-		if (a == SA_STARTTLS && tls_start(s, ioc) < 0)
+		if (a == SA_STARTTLS && io_tls_start(s, ioc) < 0)
 			return SA_CLOSE;
 		if (a != SA_CONTINUE && a != SA_STARTTLS)
 			return a;
@@ -329,7 +329,7 @@ int main(int argc, char **argv)
 	char tlserr[512];
 	/* TLS is certain (wrapper mode, or encrypt): a bad certificate or key is a start-up failure. */
 	if (tls_ok && (cf.tls_wrappermode || cf.tls_security_level == CF_TLS_ENCRYPT) &&
-	    tls_prepare(&ioc, tlserr, sizeof tlserr) < 0 && startup_err == NULL)
+	    io_tls_setup(&ioc, tlserr, sizeof tlserr) < 0 && startup_err == NULL)
 		startup_err = tlserr;
 	if (cf.tls_wrappermode) {
 		/* Nothing in plaintext on a TLS port: a client there could only take it for garbage. */
@@ -338,7 +338,7 @@ int main(int argc, char **argv)
 				startup_err ? startup_err : "TLS not set up");
 			session_set_result(s, "tls-failed");
 			a = SA_CLOSE;
-		} else if (tls_start(s, &ioc) < 0) {
+		} else if (io_tls_start(s, &ioc) < 0) {
 			a = SA_CLOSE;
 		}
 	}
