@@ -185,7 +185,8 @@ static void map_unique(struct map_doms *d)
 
 /*
  * Check that every domain's socket path fits a unix socket address and that run_dir is safe
- * inside the tables (no blanks for Postfix's table, no m4 quote characters for Sendmail).
+ * inside the tables (no blanks for Postfix's table; no m4 quote characters, and no comma, which
+ * ends a field of a mailer definition, for Sendmail).
  */
 static int map_check_paths(const struct config *cf, const struct map_doms *d)
 {
@@ -193,8 +194,8 @@ static int map_check_paths(const struct config *cf, const struct map_doms *d)
 	int errors = 0;
 
 	for (const char *p = cf->run_dir; *p; p++)
-		if (isspace((unsigned char)*p) || *p == '`' || *p == '\'' || *p == '#') {
-			fprintf(stderr, "odmrd-map: run_dir %s: blanks, quotes and '#' cannot go in the MTA tables\n",
+		if (isspace((unsigned char)*p) || *p == '`' || *p == '\'' || *p == '#' || *p == ',') {
+			fprintf(stderr, "odmrd-map: run_dir %s: blanks, commas, quotes and '#' cannot go in the MTA tables\n",
 				cf->run_dir);
 			return 1;
 		}

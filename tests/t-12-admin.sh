@@ -117,6 +117,13 @@ out=$("$ODMRD_MAP" -f "$WORK/map.conf" "$WORK/customers" 2>&1)
 expect_eq "a domain whose socket path does not fit a unix socket: exit 2" "$?" 2
 expect_match "... naming it" "$out" "$long: socket path .* is longer than a unix socket allows"
 sed -i '$d' "$WORK/customers"
+# A comma ends a field of a Sendmail mailer definition ("A=FILE RUN_DIR/DOMAIN,"): a run_dir with
+# one would give every mailer a wrong socket path.
+printf 'run_dir = %s/run,x\nsendmail_m4 = %s/odmrd.m4\ncustomer_map_group = nogroup\n' "$WORK" "$WORK" >"$WORK/comma.conf"
+out=$("$ODMRD_MAP" -f "$WORK/comma.conf" "$WORK/customers" 2>&1)
+expect_eq "run_dir with a comma and a Sendmail fragment: exit 2" "$?" 2
+expect_match "... saying why" "$out" "run_dir $WORK/run,x: blanks, commas, quotes and '#' cannot go in the MTA tables"
+check "... and no fragment written" test ! -e "$WORK/odmrd.m4"
 
 # --- odmrd -t: a good set-up, then each kind of breakage -------------------------------------------
 
