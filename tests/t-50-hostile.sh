@@ -518,8 +518,10 @@ use mailcap
 out=$(timeout 60 "$PY" "$LIB/hostile_mta.py" "$PORT" "$WORK/run/a.example" trickle-rcpt 2>&1)
 expect_match "max_session_time: MAIL relayed, RCPT forwarded, then the trickling answer" "$out" \
 	'^atrn=250 lhlo=250 forwarded=MAIL FROM:<s@x\.test>\|RCPT TO:<u@a\.example> mail=250 '
+# The client's clock starts when it reads the 250, which may be late on a loaded machine: 4 s
+# (whole seconds, truncated) is the cap seen from a client that read the 250 up to a second late.
 expect_match "max_session_time: the reversed state ends at 5 s, nothing more to the customer" "$out" \
-	'customer=(EOF|RESET) closed_after_s=[56] sent_to_customer=- '
+	'customer=(EOF|RESET) closed_after_s=[456] sent_to_customer=- '
 expect_match "max_session_time: the MTA gets no answer to RCPT (it keeps the mail)" "$out" \
 	'mta_after_rcpt=EOF$'
 log_wait 'max_session_time \(5 s\) reached' 5
