@@ -256,6 +256,8 @@ static enum relay_rc ho_relay(struct handoff *h, struct relay *r, int *done)
 	enum relay_rc rr = relay_greet(r, cf->idle_timeout);
 	*done = 0;
 	while (rr == RELAY_OK && *done == 0) {
+		/* A queue run's end is the moment to start the next one (or QUIT): no HO_STEP_MS lag. */
+		relay_watch(r, h->run.job > 0 ? proc_job_fd(h->run.job) : -1);
 		rr = relay_step(r, HO_STEP_MS);
 		if (rr != RELAY_OK)
 			break;

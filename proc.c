@@ -306,6 +306,23 @@ int proc_reaped(pid_t job, int *status)
 	return 1;
 }
 
+/* See proc.h. The helper reports on its channel; our own child has a pidfd, one at a time. */
+int proc_job_fd(pid_t job)
+{
+	static int fd = -1;
+	static pid_t fd_job;
+
+	if (ps_sock >= 0)
+		return ps_sock;
+	if (job != fd_job) {
+		if (fd >= 0)
+			close(fd);
+		fd = pidfd_open(job, 0);
+		fd_job = job;
+	}
+	return fd;
+}
+
 /* See proc.h. */
 void proc_kill(pid_t job)
 {

@@ -36,6 +36,11 @@ int proc_wait_local(pid_t pid, long timeout_ms);
 int proc_wait(pid_t job, long timeout_ms);
 /* Non-blocking: 1 and *status if JOB has ended, 0 if still running, -1 on error. */
 int proc_reaped(pid_t job, int *status);
+/*
+ * A descriptor that turns readable when JOB ends (then call proc_reaped), to poll beside other
+ * input; proc.c owns it (never read or close it). -1 if there is none (the caller polls by time).
+ */
+int proc_job_fd(pid_t job);
 /* Ask JOB to stop (SIGTERM; the helper follows up with SIGKILL); collect it with proc_wait. */
 void proc_kill(pid_t job);
 

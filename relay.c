@@ -66,6 +66,13 @@ struct relay_txn {
 	unsigned long long dots;      /* stuffing dots among them (the receiver removes them) */
 	bool logged;                  /* its line is out */
 };
+/*
+ * Message data goes to the customer in writes of up to this much (what the MTA has sent so far,
+ * collected from reads of at most LB_SIZE): one write per 12 KiB read cost a poll, a read and a
+ * write, and the customer a wake-up, per 12 KiB (bench/analysis.md, relay throughput).
+ */
+#define RELAY_DATA_FLUSH 65536
+#define RELAY_DATA_HOLD_MS 1   /* a pause of the MTA mid-message after which what we hold goes out */
 
 struct mconn {
 	int fd;
@@ -77,6 +84,8 @@ struct mconn {
 	unsigned rcpts;       /* recipients the customer accepted in this transaction */
 	struct relay_txn t;
 	struct linebuf lb;
+	char out[RELAY_REPLY_MAX];  /* replies to a pipelined batch, not yet sent */
+	size_t olen;
 };
 
 struct relay {
@@ -98,12 +107,14 @@ struct relay {
 	unsigned refusals;                    /* peers and recipients refused so far */
 	struct mconn *conn[RELAY_MAX_CONNS];
 	unsigned nconn;
+	int watch;                            /* relay_watch's descriptor, or -1 */
 	struct mconn *owner;                  /* connection whose transaction holds the customer */
 	long long last_activity;
 	struct ho_stats st;
 	char reply[RELAY_REPLY_MAX];          /* last customer reply, raw */
 	size_t reply_len;
 	int reply_code;
+	char *dout;                           /* message data not yet written to the customer */
 };
 
 /* SECS from now, but never past the cap. */
@@ -129,21 +140,16 @@ static enum relay_rc relay_lost(struct relay *r)
 	return r->expired ? RELAY_EXPIRED : RELAY_CUSTOMER_LOST;
 }
 
-/* Wait for the MTA's FD to be readable by DEADLINE, then fill LB once; <=0: EOF, error, timeout. */
-static ssize_t relay_fill(int fd, struct linebuf *lb, long long deadline)
+/* Wait until the MTA's FD is readable, by DEADLINE: 1 ready, 0 timeout, -1 error. */
+static int relay_wait_mta(int fd, long long deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		long long left = deadline - net_now_ms();
-		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
-		if (r < 0 && errno == EINTR)
+		int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			return -1;
-		ssize_t n = lb_fill(lb, fd);
-		if (n < 0 && n != -2 && errno == EAGAIN)
-			continue;
-		return n;
+		return n < 0 ? -1 : n > 0;
 	}
 }
 
@@ -218,8 +224,11 @@ struct relay *relay_new(struct conn *cust, const char *name, unsigned timeout_s,
 {
 	struct relay *r = calloc(1, sizeof *r);
 
-	if (r == NULL)
+	/* dout: room for a flush's worth plus one more read. */
+	if (r == NULL || (r->dout = malloc(RELAY_DATA_FLUSH + LB_SIZE)) == NULL) {
+		free(r);
 		return NULL;
+	}
 	/*
 	 * TCP_NODELAY is conn.c's (set from the start; in this strictly request/response state Nagle
 	 * cost ~25 ms per message: 44 vs ~480 msg/s in bench/). fetchmail --ssl needs one TLS record
@@ -230,6 +239,7 @@ struct relay *relay_new(struct conn *cust, const char *name, unsigned timeout_s,
 	r->name = name;
 	r->timeout_s = timeout_s;
 	r->cap = cap;
+	r->watch = -1;
 	lb_init(&r->clb);
 	r->last_activity = net_now_ms();
 	r->st.result = "done";
@@ -490,16 +500,47 @@ static bool relay_may_talk(const struct relay *r, const struct mconn *c)
 	return r->owner == NULL || r->owner == c;
 }
 
+/* True if C has a whole command line buffered. */
+static bool relay_has_line(const struct mconn *c)
+{
+	return memchr(lb_peek(&c->lb), '\n', lb_pending(&c->lb)) != NULL;
+}
+
+/* Send the replies collected for C. */
+static int relay_mta_flush(struct relay *r, struct mconn *c)
+{
+	size_t n = c->olen;
+
+	c->olen = 0;
+	return n == 0 ? 0 : net_write_all(c->fd, c->out, n, relay_secs(r, r->timeout_s));
+}
+
+/*
+ * Reply to C. While its pipelined batch has more commands buffered the reply waits, and the
+ * batch's replies leave in one write (RFC 2920 3.2): the MTA wakes once per batch, not per
+ * reply. -1 if a write failed.
+ */
+static int relay_mta_send(struct relay *r, struct mconn *c, const char *buf, size_t len)
+{
+	if (c->olen + len > sizeof c->out && relay_mta_flush(r, c) < 0)
+		return -1;
+	if (len > sizeof c->out)
+		return net_write_all(c->fd, buf, len, relay_secs(r, r->timeout_s));
+	memcpy(c->out + c->olen, buf, len);
+	c->olen += len;
+	return relay_has_line(c) ? 0 : relay_mta_flush(r, c);
+}
+
 /* Send a locally made reply to an MTA connection. */
 static int relay_to_mta(struct relay *r, struct mconn *c, const char *text)
 {
-	return net_write_all(c->fd, text, strlen(text), relay_secs(r, r->timeout_s));
+	return relay_mta_send(r, c, text, strlen(text));
 }
 
 /* Relay the customer's last reply to an MTA connection. */
 static int relay_reply_to_mta(struct relay *r, struct mconn *c)
 {
-	return net_write_all(c->fd, r->reply, r->reply_len, relay_secs(r, r->timeout_s));
+	return relay_mta_send(r, c, r->reply, r->reply_len);
 }
 
 /* Forget connection I (closing it without a word, so the MTA defers whatever was unfinished). */
@@ -528,79 +569,138 @@ static enum relay_rc relay_end_txn(struct relay *r, struct mconn *c, const char 
 	return relay_command(r, "RSET", 4) < 0 ? relay_lost(r) : RELAY_OK;
 }
 
+/* Where the scan of message data stands: line start, inside a line, after CR, after a leading dot. */
+enum relay_dstate { D_BOL, D_TEXT, D_CR, D_DOT, D_DOTCR };
+
+/*
+ * Scan N octets of message data at P from state *ST. Returns how many belong to the message: all
+ * N, or up to and including the LF of CRLF.CRLF (*end), or the octets before a bare CR or LF
+ * (*bad). Counts the stuffing dots (a line's leading dot not followed by CR) in *DOTS. memchr
+ * finds each line's CR and checks it has no LF before it: a few instructions per line instead of
+ * a dozen per octet.
+ */
+static size_t relay_scan(const char *p, size_t n, enum relay_dstate *st, bool *end, bool *bad,
+			 unsigned long long *dots)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		if (*st == D_CR || *st == D_DOTCR) {
+			if (p[i] != '\n') {
+				*bad = true;
+				return i;
+			}
+			i++;
+			if (*st == D_DOTCR) {
+				*end = true;
+				return i;
+			}
+			*st = D_BOL;
+			continue;
+		}
+		if (*st == D_BOL && p[i] == '.') {
+			*st = D_DOT;
+			i++;
+			continue;
+		}
+		const char *cr = memchr(p + i, '\r', n - i);
+		size_t stop = cr != NULL ? (size_t)(cr - p) : n;
+		if (memchr(p + i, '\n', stop - i) != NULL) {
+			*bad = true;
+			return i;
+		}
+		if (*st == D_DOT && stop > i)
+			(*dots)++;
+		if (cr == NULL) {
+			*st = D_TEXT;
+			return n;
+		}
+		*st = *st == D_DOT && stop == i ? D_DOTCR : D_CR;
+		i = stop + 1;
+	}
+	return n;
+}
+
+/* Write the message data collected in r->dout (*OLEN octets) to the customer. */
+static int relay_data_flush(struct relay *r, size_t *olen)
+{
+	if (*olen == 0)
+		return 0;
+	int rc = conn_write(r->cust, r->dout, *olen, relay_deadline(r, r->timeout_s));
+	*olen = 0;
+	return rc;
+}
+
 /*
  * Copy the message from the MTA to the customer up to and including the final CRLF.CRLF.
  * Only CRLF line endings are accepted: anything else could end the message at one side and not
- * the other. Returns RELAY_OK at the end of data.
+ * the other. What the MTA sends is collected and written in writes of up to RELAY_DATA_FLUSH:
+ * the end of data at once, the rest when the buffer is full or the MTA has paused for
+ * RELAY_DATA_HOLD_MS (an MTA writing 4 KiB at a time otherwise made every 4 KiB a write, a TCP
+ * segment and a wake-up of the customer). Reads are at most LB_SIZE, so what the MTA sent after
+ * the end of data fits back into its (then empty) line buffer. Returns RELAY_OK at the end.
  */
 static enum relay_rc relay_data(struct relay *r, struct mconn *c)
 {
-	enum { D_BOL, D_TEXT, D_CR, D_DOT, D_DOTCR } st = D_BOL;
+	enum relay_dstate st = D_BOL;
+	bool end = false, bad = false;
+	size_t olen = 0;
 
 	for (;;) {
-		const char *p = lb_peek(&c->lb);
-		size_t n = lb_pending(&c->lb), i;
-		bool end = false, bad = false;
-		for (i = 0; i < n && !end && !bad; i++) {
-			char b = p[i];
-			switch (st) {
-			case D_BOL:
-			case D_TEXT:
-				if (b == '\r')
-					st = D_CR;
-				else if (b == '\n')
-					bad = true;
-				else
-					st = (st == D_BOL && b == '.') ? D_DOT : D_TEXT;
-				break;
-			case D_CR:
-				if (b == '\n')
-					st = D_BOL;
-				else
-					bad = true;
-				break;
-			case D_DOT:
-				if (b == '\r')
-					st = D_DOTCR;
-				else if (b == '\n')
-					bad = true;
-				else {
-					st = D_TEXT;
-					c->t.dots++;   /* a stuffing dot: not part of the message */
-				}
-				break;
-			case D_DOTCR:
-				if (b == '\n')
-					end = true;
-				else
-					bad = true;
-				break;
-			}
+		size_t got = 0;
+		ssize_t n = 0;
+		bool from_lb = lb_pending(&c->lb) > 0, lost = false;
+		if (from_lb) {
+			/* Data that came with (or in the same read as) the DATA command. */
+			got = relay_scan(lb_peek(&c->lb), lb_pending(&c->lb), &st, &end, &bad, &c->t.dots);
+			if (!bad)
+				memcpy(r->dout + olen, lb_peek(&c->lb), got);
+			lb_consume(&c->lb, got);
+		} else {
+			do
+				n = read(c->fd, r->dout + olen, LB_SIZE);
+			while (n < 0 && errno == EINTR);
+			lost = n == 0 || (n < 0 && errno != EAGAIN);
+			if (n > 0)
+				got = relay_scan(r->dout + olen, (size_t)n, &st, &end, &bad, &c->t.dots);
+			if (n > 0 && !bad)
+				lb_put(&c->lb, r->dout + olen + got, (size_t)n - got);
 		}
 		if (bad) {
 			log_msg(LOG_ERR, "reversed: MTA sent a bare CR or LF in DATA; abandoning the message");
 			r->why = "bad-line-ending";
 			return RELAY_ABORT;
 		}
-		if (i > 0 && conn_write(r->cust, p, i, relay_deadline(r, r->timeout_s)) < 0)
+		olen += got;
+		c->t.octets += got;
+		if ((end || olen >= RELAY_DATA_FLUSH) && relay_data_flush(r, &olen) < 0)
 			return relay_lost(r);
-		lb_consume(&c->lb, i);
-		c->t.octets += i;
 		if (end) {
 			c->t.ended = true;
 			return RELAY_OK;
 		}
-		ssize_t got = relay_fill(c->fd, &c->lb, relay_deadline(r, r->timeout_s));
-		if (got <= 0 && net_now_ms() >= r->cap) {
+		if (n > 0)
+			r->last_activity = net_now_ms();
+		/* A full read or the line buffer: more may be waiting. A short one: the socket is empty. */
+		if (from_lb || n == LB_SIZE)
+			continue;
+		if (!lost) {
+			long long hold = net_now_ms() + RELAY_DATA_HOLD_MS;
+			if (olen > 0 && relay_wait_mta(c->fd, hold < r->cap ? hold : r->cap) > 0)
+				continue;
+			if (relay_data_flush(r, &olen) < 0)
+				return relay_lost(r);
+			if (relay_wait_mta(c->fd, relay_deadline(r, r->timeout_s)) > 0)
+				continue;
+		}
+		/* EOF, an error, or nothing by the deadline. */
+		if (net_now_ms() >= r->cap) {
 			log_msg(LOG_NOTICE, "reversed: max_session_time reached in DATA; abandoning the session");
 			return relay_lost(r);
 		}
-		if (got <= 0) {
-			log_msg(LOG_NOTICE, "reversed: MTA connection lost in DATA; abandoning the session");
-			r->why = "mta-lost-in-data";
-			return RELAY_ABORT;
-		}
-		r->last_activity = net_now_ms();
+		log_msg(LOG_NOTICE, "reversed: MTA connection lost in DATA; abandoning the session");
+		r->why = "mta-lost-in-data";
+		return RELAY_ABORT;
 	}
 }
 
@@ -617,7 +717,8 @@ static enum relay_rc relay_do_data(struct relay *r, struct mconn *c, const char 
 		return RELAY_OK;
 	}
 	c->t.data = true;
-	if (relay_reply_to_mta(r, c) < 0) {
+	/* The MTA sends nothing before it has the 354, whatever else it has buffered. */
+	if (relay_reply_to_mta(r, c) < 0 || relay_mta_flush(r, c) < 0) {
 		log_msg(LOG_NOTICE, "reversed: MTA connection lost before DATA; abandoning the session");
 		r->why = "mta-lost-before-data";
 		return RELAY_ABORT;
@@ -630,13 +731,13 @@ static enum relay_rc relay_do_data(struct relay *r, struct mconn *c, const char 
 		return relay_lost(r);
 	relay_txn_log(r, c, code / 100 == 2 ? "sent" : code / 100 == 4 ? "deferred" : "bounced", NULL, true);
 	unsigned copies = c->lmtp ? c->rcpts : 1;
-	for (unsigned i = 0; i < copies; i++)
-		if (relay_reply_to_mta(r, c) < 0) {
-			if (code / 100 == 2)
-				log_msg(LOG_WARNING, "reversed: the MTA connection was gone before it heard "
-					"the customer accept a message; the MTA will send it again");
-			break;
-		}
+	int sent = 0;
+	for (unsigned i = 0; i < copies && sent == 0; i++)
+		sent = relay_reply_to_mta(r, c);
+	/* Sent now, whatever is buffered behind: a lost verdict must be known (and logged) here. */
+	if ((sent < 0 || relay_mta_flush(r, c) < 0) && code / 100 == 2)
+		log_msg(LOG_WARNING, "reversed: the MTA connection was gone before it heard "
+			"the customer accept a message; the MTA will send it again");
 	if (code / 100 == 2)
 		r->st.messages++;
 	c->txn = false;
@@ -658,7 +759,8 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 		verb[0] = '\0';
 	if (!strcmp(verb, "QUIT")) {
 		enum relay_rc rc = relay_end_txn(r, c, "mta-quit");
-		relay_to_mta(r, c, "221 2.0.0 Bye\r\n");
+		if (relay_to_mta(r, c, "221 2.0.0 Bye\r\n") == 0)
+			relay_mta_flush(r, c);
 		*gone = true;
 		return rc;
 	}
@@ -731,12 +833,6 @@ static enum relay_rc relay_mta_command(struct relay *r, struct mconn *c, char *l
 	if (relay_reply_to_mta(r, c) < 0)
 		*gone = true;
 	return RELAY_OK;
-}
-
-/* True if C has a whole command line buffered. */
-static bool relay_has_line(const struct mconn *c)
-{
-	return memchr(lb_peek(&c->lb), '\n', lb_pending(&c->lb)) != NULL;
 }
 
 /*
@@ -831,7 +927,7 @@ static bool relay_customer_spoke(struct relay *r)
 /* See relay.h. */
 enum relay_rc relay_step(struct relay *r, int timeout_ms)
 {
-	struct pollfd p[1 + RELAY_MAX_LISTEN + RELAY_MAX_CONNS];
+	struct pollfd p[2 + RELAY_MAX_LISTEN + RELAY_MAX_CONNS];
 	struct mconn *who[RELAY_MAX_CONNS];
 	unsigned np = 0, nl = 0, nc = 0;
 	long long left = r->cap - net_now_ms();
@@ -843,16 +939,20 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 	}
 	if (timeout_ms > left)
 		timeout_ms = (int)left;
-	if (conn_pending(r->cust) && relay_customer_spoke(r)) {
+	/* Commands that waited in a buffer while another connection's transaction ran. */
+	unsigned ready = r->nconn;
+	for (unsigned i = 0; i < r->nconn && ready == r->nconn; i++)
+		if (relay_may_talk(r, r->conn[i]) && relay_has_line(r->conn[i]))
+			ready = i;
+	/* The poll below sees a plain customer's input; not TLS records, nor anything when it is skipped. */
+	if ((ready < r->nconn || conn_tls(r->cust) != NULL) && conn_pending(r->cust) &&
+	    relay_customer_spoke(r)) {
 		log_msg(LOG_NOTICE, "reversed: customer closed or spoke out of turn");
 		r->why = "customer-lost";
 		return RELAY_CUSTOMER_LOST;
 	}
-	/* Commands that waited in a buffer while another connection's transaction ran. */
-	for (unsigned i = 0; i < r->nconn; i++)
-		if (relay_may_talk(r, r->conn[i]) && relay_has_line(r->conn[i])) {
-			return relay_mta_input(r, i, false);
-		}
+	if (ready < r->nconn)
+		return relay_mta_input(r, ready, false);
 	p[np++] = (struct pollfd){ .fd = conn_fd(r->cust), .events = POLLIN };
 	if (r->nconn < RELAY_MAX_CONNS && r->owner == NULL)
 		for (unsigned i = 0; i < r->nlis; i++, nl++)
@@ -862,7 +962,9 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 			who[nc++] = r->conn[i];
 			p[np++] = (struct pollfd){ .fd = r->conn[i]->fd, .events = POLLIN };
 		}
-	int n = poll(p, np, timeout_ms);
+	/* Last, so the indexes above stay as they are; its only effect is to end the wait. */
+	p[np] = (struct pollfd){ .fd = r->watch, .events = POLLIN };
+	int n = poll(p, np + (r->watch >= 0), timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? RELAY_OK : RELAY_CUSTOMER_LOST;
 	if (n == 0)
@@ -888,6 +990,12 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 			}
 	}
 	return RELAY_OK;
+}
+
+/* See relay.h. */
+void relay_watch(struct relay *r, int fd)
+{
+	r->watch = fd;
 }
 
 /* See relay.h. */
@@ -951,5 +1059,6 @@ void relay_free(struct relay *r)
 	while (r->nconn > 0)
 		relay_drop(r, 0);
 	relay_stop_listening(r);
+	free(r->dout);
 	free(r);
 }

@@ -508,9 +508,10 @@ else:
         g.setdefault((r["mta"], r["size_label"], r["path"]), []).append(r)
     MTAS = ["postfix", "sendmail"]
     SIZES = ["small", "big"]
-    PATHS = ["fetchmail", "customer", "direct1", "directN"]
-    PNAME = {"fetchmail": "ODMR, fetchmail", "customer": "ODMR, C customer", "direct1": "direct, 1 connection",
-             "directN": "direct, default concurrency"}
+    PATHS = ["fetchmail", "customer", "customer-base", "direct1", "directN"]
+    PNAME = {"fetchmail": "ODMR, fetchmail", "customer": "ODMR, C customer",
+             "customer-base": "ODMR, C customer, baseline odmrd (BENCH_BASELINE)",
+             "direct1": "direct, 1 connection", "directN": "direct, default concurrency"}
     med = {}
 
     def qlabel(k):
@@ -525,16 +526,27 @@ else:
         p("| %s | %s | %s | %s | %s | %s | %s | %s |" % (k[0], qlabel(k), PNAME[k[2]], fmt(t, 1), fmt(st, 1), fmt(se, 2),
                                                         fmt(cpu, 0) if cpu else "—",
                                                         "/".join(sorted(set(r["delivered"] for r in rs)))))
-    p("", "Ratios (ODMR / direct with one connection, target >= 0.95x; total, then steady):", "")
+    p("", "Ratios ODMR / direct with one connection, target >= 0.95x: the ratio of each repetition "
+      "(the paths of one repetition run back to back), median [min–max] over repetitions; total, then "
+      "steady:", "")
+
+    def rep_ratios(mta, size, op, col):
+        a = {r["rep"]: fnum(r[col]) for r in g.get((mta, size, op), [])}
+        b = {r["rep"]: fnum(r[col]) for r in g.get((mta, size, "direct1"), [])}
+        return mmm([a[k] / b[k] for k in a if k in b and a[k] is not None and b[k]])
+
+    def rrfmt(t):
+        if t is None:
+            return "n/a"
+        return "%.2fx [%.2f–%.2f] (target >= 0.95x: %s)" % (
+            t[0], t[1], t[2], "met" if t[0] >= 0.95 else "MISSED, %.0f%% of the target" % (100 * t[0] / 0.95))
     for mta in MTAS:
         for size in SIZES:
-            x = med.get((mta, size, "direct1"))
-            for op in ("fetchmail", "customer"):
-                o = med.get((mta, size, op))
-                if o and x:
+            for op in ("fetchmail", "customer", "customer-base"):
+                if (mta, size, op) in g and (mta, size, "direct1") in g:
                     p("* %s, %s, %s / direct1: %s; steady %s" % (
-                        mta, qlabel((mta, size, op)), PNAME[op], rfmt(ratio(o[0], x[0]), 0.95, le=False),
-                        rfmt(ratio(o[1], x[1]), 0.95, le=False)))
+                        mta, qlabel((mta, size, op)), PNAME[op], rrfmt(rep_ratios(mta, size, op, "msgs_per_s")),
+                        rrfmt(rep_ratios(mta, size, op, "steady_msgs_per_s"))))
     p("")
     with open(os.path.join(R, "tp.dat"), "w") as f:
         for mta in MTAS:
@@ -556,7 +568,7 @@ set ylabel 'messages/s (log scale)'
 set logscale y
 set yrange [0.1:*]
 set grid ytics
-plot 'tp.dat' using 2:xtic(1) title 'ODMR, fetchmail', '' using 3 title 'ODMR, C customer', '' using 4 title 'direct, 1 connection', '' using 5 title 'direct, default concurrency'
+plot 'tp.dat' using 2:xtic(1) title 'ODMR, fetchmail', '' using 3 title 'ODMR, C customer', '' using 4 title 'ODMR, C customer, baseline', '' using 5 title 'direct, 1 connection', '' using 6 title 'direct, default concurrency'
 """)
     p("![throughput](throughput.png)", "")
 

@@ -8,8 +8,12 @@
 #   BENCH_QUICK=1   smoke run (~3 min): 2 repetitions, fewer handshakes, small queues, maps up to 10k
 #   BENCH_REPS=N    repetitions per figure (default 5; medians with min and max are reported)
 #   BENCH_ONLY="hs cpu cg mem map tp tls"   run only these parts (report uses what exists)
-#   BENCH_TP_SMALL=N, BENCH_TP_PATHS="customer direct1"  throughput: queue size, paths (A/B runs)
+#   BENCH_TP_SMALL=N, BENCH_TP_BIG=N, BENCH_TP_PATHS="customer direct1", BENCH_TP_SIZES="small big",
+#   BENCH_TP_MTAS="postfix sendmail"  throughput: queue sizes, paths, sizes, MTAs (A/B runs); with
+#                  BENCH_BASELINE the path customer-base (the baseline odmrd, C customer) is added
+#                  after customer, so before and after alternate in one window
 #   BENCH_FM_WRAP="strace -tt -o F"  prefix for fetchmail in the throughput runs (diagnosis)
+#   BENCH_TP_WRAP="strace -c -o DIR/odmrd.%p"  prefix for odmrd in the throughput runs (%p: its pid)
 #   BENCH_RESULTS=DIR  write results there instead of bench/results (a partial run into
 #                  bench/results replaces the CSVs of the parts it runs, keeps the others)
 #   BENCH_BASELINE=COMMIT  also build odmrd as of COMMIT (git archive) and measure it beside the
@@ -58,6 +62,7 @@ else
 	MAPS="10 10000 1000000" TP_SMALL=1000 TP_BIG=10 MEM_CONC=200
 fi
 TP_SMALL=${BENCH_TP_SMALL:-$TP_SMALL}
+TP_BIG=${BENCH_TP_BIG:-$TP_BIG}
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -731,14 +736,25 @@ if want tp; then
 	# A separate xinetd for the relay services (the main one keeps running unchanged).
 	declare -A RPORT
 	sed -n '1,/^}/p' "$XCONF" >"$W/xinetd-relay.conf"
+	RELAY_ODMRD=$ODMRD
+	if [ -n "${BENCH_TP_WRAP:-}" ]; then
+		# Diagnosis: the relay services run odmrd under a prefix (strace, valgrind), "%p" -> a per-run tag.
+		printf '#!/bin/sh\nexec %s %s "$@"\n' "${BENCH_TP_WRAP//%p/\$\$}" "$ODMRD" >"$W/odmrd-wrapped"
+		chmod 755 "$W/odmrd-wrapped"
+		RELAY_ODMRD=$W/odmrd-wrapped
+	fi
 	for m in postfix sendmail; do
-		xsvc "relay-$m" "$ODMRD" "relay-$m" "$W/xinetd-relay.conf"
+		xsvc "relay-$m" "$RELAY_ODMRD" "relay-$m" "$W/xinetd-relay.conf"
 		RPORT[$m]=${PORT[relay-$m]}
+		if [ -n "$BASELINE" ]; then
+			xsvc "relay-base-$m" "$W/build/baseline/odmrd" "relay-$m" "$W/xinetd-relay.conf"
+			RPORT[base-$m]=${PORT[relay-base-$m]}
+		fi
 	done
 	xinetd -dontfork -f "$W/xinetd-relay.conf" -pidfile "$W/xinetd-relay.pid" -filelog "$W/xinetd-relay.log" >"$W/xinetd-relay.out" 2>&1 &
 	XRELAY=$!
 	PIDS+=("$XRELAY")
-	for m in postfix sendmail; do
+	for m in "${!RPORT[@]}"; do
 		until ss -ltnH "sport = :${RPORT[$m]}" | grep -q LISTEN; do sleep 0.05; done
 	done
 
@@ -815,20 +831,20 @@ if want tp; then
 		done
 		echo "$n,$maxr,$maxd,$hwm"
 	}
-	tp_one() { # tp_one LABEL N BYTES MTA PATH(fetchmail|customer|direct1|directN) REP
+	tp_one() { # tp_one LABEL N BYTES MTA PATH(fetchmail|customer|customer-base|direct1|directN) REP
 		local label=$1 n=$2 bytes=$3 mta=$4 path=$5 rep=$6 t0 tend first last got sp x0 c0 x1 c1 cpu=
 		[ "$mta" = postfix ] && pf_transport odmr
 		fill_queue "$mta" "$n" "$bytes"
 		t0=$(now_s)
 		case $path in
-		fetchmail | customer)
+		fetchmail | customer | customer-base)
 			read -r x0 c0 < <(proc_times "$XRELAY")
 			touch "$W/sampling"
 			relay_sampler >"$W/sampler.out" &
 			sp=$!
-			if [ "$path" = customer ]; then
+			if [ "$path" != fetchmail ]; then
 				t0=$(now_s)
-				start_sink "$n" -C "${RPORT[$mta]}"
+				start_sink "$n" -C "${RPORT[$([ "$path" = customer-base ] && echo base-)$mta]}"
 				wait "$SINKPID" || log "tp: C customer failed: $(tail -2 "$W/sink.err")"
 			else
 				start_sink "$n"
@@ -887,16 +903,22 @@ if want tp; then
 		echo "$label,$n,$bytes,$mta,$path,$rep,$t0,$first,$last,$tend,$got,$total,$steady,$sess,$cpu" >>"$R/tp_summary.csv"
 		log "  tp $label $mta $path rep $rep: $got msgs, $(printf '%.1f' "$total") msg/s (steady $(printf '%.1f' "$steady")), session $(printf '%.2f' "$sess") s"
 	}
+	TP_PATHS=${BENCH_TP_PATHS:-fetchmail customer direct1 $([ "$QUICK" = 1 ] || echo directN)}
+	[ -n "$BASELINE" ] && TP_PATHS=$(echo " $TP_PATHS " | sed 's/ customer / customer customer-base /')
 	for rep in $(seq "$REPS"); do
 		log "throughput rep $rep/$REPS"
-		for path in ${BENCH_TP_PATHS:-fetchmail customer direct1 $([ "$QUICK" = 1 ] || echo directN)}; do
-			tp_one small "$TP_SMALL" 10240 postfix "$path" "$rep"
-			[ -n "${BENCH_TP_PATHS:-}" ] || tp_one big "$TP_BIG" 5242880 postfix "$path" "$rep"
-		done
-		for path in ${BENCH_TP_PATHS:-fetchmail customer direct1}; do
-			[ "$path" = directN ] && continue
-			tp_one small "$TP_SMALL" 10240 sendmail "$path" "$rep"
-			[ -n "${BENCH_TP_PATHS:-}" ] || tp_one big "$TP_BIG" 5242880 sendmail "$path" "$rep"
+		for mta in ${BENCH_TP_MTAS:-postfix sendmail}; do
+			for size in ${BENCH_TP_SIZES:-small big}; do
+				for path in $TP_PATHS; do
+					# Sendmail has no "default concurrency" direct path: one queue run, one connection.
+					[ "$mta-$path" = sendmail-directN ] && continue
+					if [ "$size" = small ]; then
+						tp_one small "$TP_SMALL" 10240 "$mta" "$path" "$rep"
+					else
+						tp_one big "$TP_BIG" 5242880 "$mta" "$path" "$rep"
+					fi
+				done
+			done
 		done
 	done
 	pf_transport odmr

@@ -246,7 +246,7 @@ END_TEST
 
 START_TEST(test_privsep_sendmail_argv)
 {
-	char out[4096];
+	static char out[PS_ITEMS_MAX * (PS_ID_MAX + 8)];
 	struct ps_req list = { CF_MTA_SENDMAIL, PS_LIST, 0, { NULL } };
 	struct ps_req rel = { CF_MTA_SENDMAIL, PS_RELEASE, 2, { "6B74jldj007446", "6B74jlTc007561" } };
 
