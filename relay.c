@@ -864,7 +864,9 @@ static enum relay_rc relay_mta_input(struct relay *r, unsigned i, bool fill)
 			break;
 		if (s != LB_LINE) {
 			log_msg(LOG_ERR, "reversed: malformed command line from the MTA; dropping it");
-			relay_to_mta(r, c, "500 5.5.2 Malformed line\r\n");
+			/* At once: what follows the bad line may still look like a buffered command. */
+			if (relay_to_mta(r, c, "500 5.5.2 Malformed line\r\n") == 0)
+				relay_mta_flush(r, c);
 			rc = relay_end_txn(r, c, "mta-malformed-line");
 			gone = true;
 			break;

@@ -406,6 +406,23 @@ START_TEST(test_customer_lost_mid_data)
 }
 END_TEST
 
+START_TEST(test_malformed_command_answered)
+{
+	struct rig g;
+	char got[512];
+
+	/* A bare LF in a command after a good one: both answered (the batch's replies are held
+	 * while lines are buffered, and the bad line's rest looks like one), then the connection
+	 * is closed. */
+	rig_up(&g, CUST_HELLO, false);
+	ck_assert_int_eq(write(g.m, "NOOP\r\nBAD\nline\r\n", 17), 17);
+	ck_assert_int_eq(steps_until(&g, got, sizeof got, 10000), RELAY_OK);
+	ck_assert_str_eq(got, "250 2.0.0 OK\r\n500 5.5.2 Malformed line\r\n");
+	ck_assert_uint_eq(relay_conns(g.r), 0);
+	rig_down(&g);
+}
+END_TEST
+
 START_TEST(test_watch_ends_the_wait)
 {
 	int sv[2], p[2];
@@ -809,6 +826,7 @@ Suite *relay_suite(void)
 	tcase_add_test(tc, test_data_bare_lf_aborts);
 	tcase_add_test(tc, test_data_batched_writes);
 	tcase_add_test(tc, test_customer_lost_mid_data);
+	tcase_add_test(tc, test_malformed_command_answered);
 	tcase_add_test(tc, test_watch_ends_the_wait);
 	tcase_add_test(tc, test_pipelined_batch_after_refused_mail);
 	tcase_add_test(tc, test_rcpt_outside_socket_domain);
