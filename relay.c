@@ -873,8 +873,12 @@ static enum relay_rc relay_mta_input(struct relay *r, unsigned i, bool fill)
 		}
 		rc = relay_mta_command(r, c, line, len, &gone);
 	}
-	if (gone)
+	if (gone) {
+		/* A reply that could not reach the MTA may have left the customer mid-transaction. */
+		if (rc == RELAY_OK)
+			rc = relay_end_txn(r, c, "mta-lost");
 		relay_drop(r, i);
+	}
 	return rc;
 }
 

@@ -813,6 +813,30 @@ START_TEST(test_msg_line_customer_lost)
 }
 END_TEST
 
+START_TEST(test_mta_lost_after_mail_rsets_customer)
+{
+	struct rig g;
+	char cust[512], path[4200], log[4096];
+
+	/* The MTA sends MAIL and vanishes before it hears the customer's 250: the customer's
+	 * transaction is ended with RSET, so the next MTA connection's MAIL is not a nested one. */
+	signal(SIGPIPE, SIG_IGN);
+	rig_up(&g, CUST_HELLO "250 ok\r\n250 reset\r\n", false);
+	log_to(g.dir, path, sizeof path);
+	ck_assert_int_eq(write(g.m, "MAIL FROM:<s@x.test>\r\n", 22), 22);
+	close(g.m);
+	g.m = -1;
+	for (int i = 0; i < 20 && relay_conns(g.r) > 0; i++)
+		ck_assert_int_eq(relay_step(g.r, 100), RELAY_OK);
+	ck_assert_uint_eq(relay_conns(g.r), 0);
+	drain_all(g.sv[1], cust, sizeof cust);
+	ck_assert_str_eq(cust, "MAIL FROM:<s@x.test>\r\nRSET\r\n");
+	ck_assert_int_eq(msg_lines(path, log, sizeof log), 1);
+	ck_assert_ptr_nonnull(strstr(log, " result=dropped reason=mta-lost reply=-\n"));
+	rig_down(&g);
+}
+END_TEST
+
 Suite *relay_suite(void)
 {
 	Suite *s = suite_create("relay");
@@ -838,6 +862,7 @@ Suite *relay_suite(void)
 	tcase_add_test(tc, test_msg_line_lmtp);
 	tcase_add_test(tc, test_msg_line_many_rcpts_rset);
 	tcase_add_test(tc, test_msg_line_customer_lost);
+	tcase_add_test(tc, test_mta_lost_after_mail_rsets_customer);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 	return s;
