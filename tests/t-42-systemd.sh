@@ -79,12 +79,16 @@ write_conf "$WORK/odmrd.conf"
 # The service's ExecStart with the program and the config file of the test.
 read -r -a exec_start <<<"$(settings "$SERVICE" | sed -n 's/^ExecStart=//p')"
 expect_eq "(b) ExecStart is the program and -f CONFIG" "${exec_start[*]:1}" "-f /etc/odmrd/odmrd.conf"
-PORT=$(free_port)
-spawn systemd-socket-activate -l "127.0.0.1:$PORT" --accept --inetd "$ODMRD" -f "$WORK/odmrd.conf" \
-	2>"$WORK/ssa.log"
-SSA=$BG_PID
-wait_for 10 grep -q "Listening on 127.0.0.1:$PORT" "$WORK/ssa.log" ||
-	fail "(b) systemd-socket-activate listens" "$(cat "$WORK/ssa.log")"
+# ssa_start ADDRESS LOG: systemd-socket-activate running odmrd per connection on ADDRESS:$PORT
+# (a fresh $PORT), as Accept=yes does; its pid in SSA.
+ssa_start() {
+	PORT=$(free_port)
+	spawn systemd-socket-activate -l "$1:$PORT" --accept --inetd "$ODMRD" -f "$WORK/odmrd.conf" 2>"$2"
+	SSA=$BG_PID
+	wait_for 10 grep -qF "Listening on $1:$PORT" "$2" ||
+		fail "(b) systemd-socket-activate listens on $1" "$(cat "$2")"
+}
+ssa_start 127.0.0.1 "$WORK/ssa.log"
 TR=$WORK/b.transcript
 expect_eq "(b) a session through systemd-socket-activate: 220 250 235 450 221" \
 	"$(odmrc --transcript "$TR" ehlo cram=$A atrn=c.example quit eof 2>&1)" "220 250 235 450 221 EOF"
@@ -116,12 +120,7 @@ expect_match "(b) odmrd found the peer on its stdin socket" "$(grep 'session pee
 kill_tree "$SSA"
 
 # A dual-stack listener passes IPv4 customers as IPv4-mapped IPv6 addresses: logged as a.b.c.d.
-PORT=$(free_port)
-spawn systemd-socket-activate -l "[::ffff:127.0.0.1]:$PORT" --accept --inetd "$ODMRD" -f "$WORK/odmrd.conf" \
-	2>"$WORK/ssa6.log"
-SSA=$BG_PID
-wait_for 10 grep -q "Listening on \[::ffff:127.0.0.1\]:$PORT" "$WORK/ssa6.log" ||
-	fail "(b) systemd-socket-activate listens on an IPv4-mapped address" "$(cat "$WORK/ssa6.log")"
+ssa_start "[::ffff:127.0.0.1]" "$WORK/ssa6.log"
 : >"$WORK/odmrd.log"
 expect_eq "(b) a session through a dual-stack (IPv6) listener: 220 250 235 450 221" \
 	"$(odmrc ehlo cram=$A atrn=c.example quit eof 2>&1)" "220 250 235 450 221 EOF"

@@ -18,9 +18,13 @@ import hashlib
 import hmac
 import select
 import base64
+import os
 import socket
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from odmrclient import connect_unix  # noqa: E402
 
 port, sockpath = int(sys.argv[1]), sys.argv[2]
 mode = sys.argv[3] if len(sys.argv) > 3 else "bare-lf"
@@ -97,17 +101,7 @@ c.sendall(b"220 customer.test ESMTP\r\n")
 lines(c)                                    # EHLO from odmrd
 c.sendall(b"250 customer.test\r\n")
 
-deadline = time.monotonic() + 5
-while True:
-    try:
-        m = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        m.settimeout(10)
-        m.connect(sockpath)
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            raise
-        time.sleep(0.05)
+m = connect_unix(sockpath, 5, 10)
 mf = m.makefile("rb")
 
 

@@ -60,6 +60,25 @@ import sys
 import time
 
 
+def connect_unix(path, wait_s, timeout):
+    """Connect to odmrd's per-domain socket PATH, retrying until it appears (up to WAIT_S seconds).
+
+    The socket is bound only after odmrd's 250 to ATRN, so an MTA stand-in races it; raises
+    OSError when it never appears."""
+    end = time.monotonic() + wait_s
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+
+
 class Reply:
     """One SMTP reply: code (int, or None for EOF/TIMEOUT/garbage), its text lines, token."""
 

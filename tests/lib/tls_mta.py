@@ -12,19 +12,15 @@ import socket
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from odmrclient import connect_unix  # noqa: E402
+
 path, done, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-end = time.monotonic() + 30
-while True:
-    try:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(120)
-        s.connect(path)
-        break
-    except OSError:
-        if time.monotonic() > end:
-            print("lmtp=no-socket")
-            sys.exit(1)
-        time.sleep(0.05)
+try:
+    s = connect_unix(path, 30, 120)
+except OSError:
+    print("lmtp=no-socket")
+    sys.exit(1)
 f = s.makefile("rb")
 
 
