@@ -95,12 +95,46 @@ static const char *const cf_sasl_known[] = {
 	"opiekeys", "otp_mda", "srp_mda", "srvtab",
 };
 
-static const struct { const char *name; int value; } cf_facilities[] = {
+/* The words a key of a named type takes, and what each stands for. */
+struct cf_name {
+	const char *name;
+	int value;
+};
+
+#define CF_NAMES(t) (t), sizeof (t) / sizeof (t)[0]
+
+static const struct cf_name cf_facilities[] = {
 	{ "mail", LOG_MAIL }, { "daemon", LOG_DAEMON }, { "auth", LOG_AUTH },
 	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 },
 	{ "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
 	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
 };
+static const struct cf_name cf_mtas[] = {
+	{ "postfix", CF_MTA_POSTFIX }, { "sendmail", CF_MTA_SENDMAIL }, { "exec", CF_MTA_EXEC },
+};
+static const struct cf_name cf_tls_levels[] = {
+	{ "none", CF_TLS_NONE }, { "may", CF_TLS_MAY }, { "encrypt", CF_TLS_ENCRYPT },
+};
+
+/* The value of word V in table T (N entries) into *OUT; false if V is not one of its words. */
+static bool cf_name_value(const struct cf_name *t, size_t n, const char *v, int *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v, t[i].name)) {
+			*out = t[i].value;
+			return true;
+		}
+	return false;
+}
+
+/* The word for VALUE in table T (N entries), "?" if it has none. */
+static const char *cf_value_name(const struct cf_name *t, size_t n, int value)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].value == value)
+			return t[i].name;
+	return "?";
+}
 
 /* Duplicate a string or die: config is read before any customer byte, so 421 is all we could do. */
 static char *cf_strdup(const char *s)
@@ -161,6 +195,7 @@ static const char *cf_set(struct config *cf, const struct cf_key *k, const char 
 			  size_t len)
 {
 	void *slot = (char *)cf + k->off;
+	int x;
 
 	switch (k->type) {
 	case T_HOST:
@@ -202,31 +237,16 @@ static const char *cf_set(struct config *cf, const struct cf_key *k, const char 
 			return "must be yes or no";
 		return NULL;
 	case T_FACILITY:
-		for (size_t i = 0; i < sizeof cf_facilities / sizeof cf_facilities[0]; i++)
-			if (!strcmp(v, cf_facilities[i].name)) {
-				*(int *)slot = cf_facilities[i].value;
-				return NULL;
-			}
-		return "unknown syslog facility";
+		return cf_name_value(CF_NAMES(cf_facilities), v, (int *)slot) ? NULL : "unknown syslog facility";
 	case T_MTA:
-		if (!strcmp(v, "postfix"))
-			*(enum cf_mta *)slot = CF_MTA_POSTFIX;
-		else if (!strcmp(v, "sendmail"))
-			*(enum cf_mta *)slot = CF_MTA_SENDMAIL;
-		else if (!strcmp(v, "exec"))
-			*(enum cf_mta *)slot = CF_MTA_EXEC;
-		else
+		if (!cf_name_value(CF_NAMES(cf_mtas), v, &x))
 			return "must be postfix, sendmail or exec";
+		*(enum cf_mta *)slot = (enum cf_mta)x;
 		return NULL;
 	case T_TLSLEVEL:
-		if (!strcmp(v, "none"))
-			*(enum cf_tls_level *)slot = CF_TLS_NONE;
-		else if (!strcmp(v, "may"))
-			*(enum cf_tls_level *)slot = CF_TLS_MAY;
-		else if (!strcmp(v, "encrypt"))
-			*(enum cf_tls_level *)slot = CF_TLS_ENCRYPT;
-		else
+		if (!cf_name_value(CF_NAMES(cf_tls_levels), v, &x))
 			return "must be none, may or encrypt";
+		*(enum cf_tls_level *)slot = (enum cf_tls_level)x;
 		return NULL;
 	}
 	return "internal error";
@@ -445,28 +465,17 @@ static const char *cf_format(const struct config *cf, const struct cf_key *k, ch
 	case T_BOOL:
 		return *(const bool *)slot ? "yes" : "no";
 	case T_FACILITY:
-		for (size_t i = 0; i < sizeof cf_facilities / sizeof cf_facilities[0]; i++)
-			if (cf_facilities[i].value == *(const int *)slot)
-				return cf_facilities[i].name;
-		return "?";
-	case T_MTA:
-		switch (*(const enum cf_mta *)slot) {
-		case CF_MTA_SENDMAIL:
-			return "sendmail";
-		case CF_MTA_EXEC:
-			return "exec";
-		default:
-			return "postfix";
-		}
-	case T_TLSLEVEL:
-		switch (*(const enum cf_tls_level *)slot) {
-		case CF_TLS_MAY:
-			return "may";
-		case CF_TLS_ENCRYPT:
-			return "encrypt";
-		default:
-			return "none";
-		}
+		return cf_value_name(CF_NAMES(cf_facilities), *(const int *)slot);
+	case T_MTA: {
+		/* Unset means the default, Postfix. */
+		enum cf_mta m = *(const enum cf_mta *)slot;
+		return cf_value_name(CF_NAMES(cf_mtas), m == CF_MTA_NONE ? CF_MTA_POSTFIX : (int)m);
+	}
+	case T_TLSLEVEL: {
+		/* Unset (derived later from tls_cert_file) prints as none, as before the derivation. */
+		enum cf_tls_level l = *(const enum cf_tls_level *)slot;
+		return cf_value_name(CF_NAMES(cf_tls_levels), l == CF_TLS_DEFAULT ? CF_TLS_NONE : (int)l);
+	}
 	}
 	return "?";
 }
