@@ -20,7 +20,7 @@ enum mta_where {
 	MQ_HELD       /* Postfix hold queue: an admin's decision, never released by us */
 };
 
-/* One queued message with at least one recipient in a granted domain. */
+/* One queued message with at least one recipient in a granted domain (id first: mta_idx). */
 struct mta_found {
 	char id[PS_ID_MAX + 1];
 	enum mta_where where;
@@ -28,10 +28,18 @@ struct mta_found {
 	unsigned rcpts;           /* recipients of ours still queued in it */
 };
 
+/* A hash index over an array of records that start with their ID (mta.c). */
+struct mta_idx {
+	size_t *slot;   /* a record's position + 1; 0: empty */
+	size_t cap;     /* a power of two, at least twice the records indexed */
+	size_t n;       /* records taken in so far */
+};
+
 /* One queue listing, as the parsers leave it. */
 struct mta_scan {
 	struct mta_found *found;
 	size_t nfound, capfound;
+	struct mta_idx idx;           /* over found */
 	char (*ids)[PS_ID_MAX + 1];   /* Sendmail: every queue ID listed, ours or not */
 	size_t nids, capids;
 	unsigned rcpts_waiting, rcpts_moving, rcpts_held;
@@ -42,7 +50,7 @@ struct mta_scan {
 	bool bad;                     /* out of memory or malformed beyond use: do not trust */
 };
 
-/* A queue ID this session knows about. */
+/* A queue ID this session knows about (id first: mta_idx). */
 struct mta_id {
 	char id[PS_ID_MAX + 1];
 	unsigned released;     /* release requests made for it */
@@ -56,6 +64,7 @@ struct mta_run {
 	size_t n;
 	struct mta_id *id;
 	size_t nid, capid;
+	struct mta_idx idx;    /* over id */
 	pid_t job;             /* release / queue run in progress, or 0 */
 	int job_status;        /* exit status of the last job that ended */
 	unsigned jobs_failed;

@@ -111,16 +111,24 @@ void sm_scan_line(struct mta_run *m, const char *line, struct mta_scan *s)
 		snprintf(s->reason, sizeof s->reason, "%s", s->cur_reason);
 }
 
-/* See mta.h. */
+/*
+ * See mta.h. Only a longer ID can contain another, and a queue's IDs are nearly all of one length
+ * (8 characters and a pid of 6 digits or more): with the longest length known first, a queue of
+ * same-length IDs costs one pass, not a strstr per pair (1 000 queued: 1 M of them at ATRN).
+ */
 void sm_scan_end(struct mta_scan *s)
 {
-	size_t k = 0;
+	size_t k = 0, longest = 0;
 
 	s->cur = NULL;
+	for (size_t j = 0; j < s->nids; j++)
+		if (strlen(s->ids[j]) > longest)
+			longest = strlen(s->ids[j]);
 	for (size_t i = 0; i < s->nfound; i++) {
 		bool inside = false;
-		for (size_t j = 0; j < s->nids && !inside; j++)
-			inside = strcmp(s->ids[j], s->found[i].id) != 0 && strstr(s->ids[j], s->found[i].id);
+		size_t len = strlen(s->found[i].id);
+		for (size_t j = 0; j < s->nids && !inside && len < longest; j++)
+			inside = strlen(s->ids[j]) > len && strstr(s->ids[j], s->found[i].id);
 		if (inside)
 			log_msg(LOG_WARNING, "sendmail: queue ID %s is part of another queue ID; "
 				"not run this time (-qI matches substrings)", s->found[i].id);

@@ -209,6 +209,58 @@ START_TEST(test_sendmail_substring_id_left_out)
 }
 END_TEST
 
+/* Queue ID number I of a made-up Sendmail queue, in BUF. */
+static const char *sm_id(char *buf, size_t len, int i)
+{
+	snprintf(buf, len, "6B7%05d%06d", i, 100000 + i);
+	return buf;
+}
+
+START_TEST(test_many_ids_indexed)
+{
+	/* 3 000 messages of ours, one listed twice: each found once, every ID known once. */
+	char line[200], id[PS_ID_MAX + 1];
+	const int n = 3000;
+
+	run_for("a.example", NULL);
+	for (int pass = 0; pass < 2; pass++) {
+		mta_scan_reset(&run.scan);
+		for (int i = 0; i <= n; i++) {
+			snprintf(line, sizeof line, "%s  10240 Dec  7 04:45 s@x.test", sm_id(id, sizeof id, i % n));
+			sm_scan_line(&run, line, &run.scan);
+			snprintf(line, sizeof line, "\t\t\tu%d@a.example", i);
+			sm_scan_line(&run, line, &run.scan);
+		}
+		sm_scan_end(&run.scan);
+		ck_assert_uint_eq(run.scan.nfound, n);
+		ck_assert_uint_eq(run.scan.rcpts_waiting, n + 1);
+		ck_assert_uint_eq(found(sm_id(id, sizeof id, 0))->rcpts, 2);
+		ck_assert_uint_eq(found(sm_id(id, sizeof id, n - 1))->rcpts, 1);
+		for (size_t i = 0; i < run.scan.nfound; i++)
+			ck_assert_ptr_nonnull(mta_id_get(&run, run.scan.found[i].id, true));
+		ck_assert_uint_eq(run.nid, n);
+	}
+	struct mta_id *a = mta_id_get(&run, sm_id(id, sizeof id, 1234), false);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->id, id);
+	ck_assert_ptr_eq(mta_id_get(&run, id, true), a);
+	ck_assert_ptr_null(mta_id_get(&run, "6B7xxxxx999999", false));
+	/* A shorter ID inside a longer one is still left out among thousands of the usual length. */
+	mta_scan_reset(&run.scan);
+	for (int i = 0; i < n; i++) {
+		snprintf(line, sizeof line, "%s  10240 Dec  7 04:45 s@x.test", sm_id(id, sizeof id, i));
+		sm_scan_line(&run, line, &run.scan);
+		sm_scan_line(&run, "\t\t\tu@a.example", &run.scan);
+	}
+	snprintf(line, sizeof line, "%.13s  10240 Dec  7 04:45 s@x.test", sm_id(id, sizeof id, 77));
+	sm_scan_line(&run, line, &run.scan);
+	sm_scan_line(&run, "\t\t\tu@a.example", &run.scan);
+	sm_scan_end(&run.scan);
+	ck_assert_uint_eq(run.scan.nfound, n);
+	ck_assert_ptr_null(found("6B70007710007"));   /* the first 13 of 6B700077100077 */
+}
+END_TEST
+
 /* ---- privsep: the typed requests ---- */
 
 /* ps_argv for REQ: 0 and the argv joined by spaces in OUT, or -1. */
@@ -464,6 +516,7 @@ Suite *mta_suite(void)
 	tcase_add_test(tc, test_sendmail_bp_reason);
 	tcase_add_test(tc, test_sendmail_empty_queue);
 	tcase_add_test(tc, test_sendmail_substring_id_left_out);
+	tcase_add_test(tc, test_many_ids_indexed);
 	tcase_add_test(tc, test_privsep_postfix_argv);
 	tcase_add_test(tc, test_privsep_sendmail_argv);
 	tcase_add_test(tc, test_privsep_refusals);
