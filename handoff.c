@@ -257,7 +257,12 @@ static enum relay_rc ho_relay(struct handoff *h, struct relay *r, int *done)
 	*done = 0;
 	while (rr == RELAY_OK && *done == 0) {
 		/* A queue run's end is the moment to start the next one (or QUIT): no HO_STEP_MS lag. */
-		relay_watch(r, h->run.job > 0 ? proc_job_fd(h->run.job) : -1);
+		int watch[MTA_JOBS];
+		unsigned nw = 0;
+		for (unsigned i = 0; i < MTA_JOBS; i++)
+			if (h->run.job[i] > 0)
+				watch[nw++] = proc_job_fd(h->run.job[i]);
+		relay_watch(r, watch, nw);
 		rr = relay_step(r, HO_STEP_MS);
 		if (rr != RELAY_OK)
 			break;
@@ -331,8 +336,9 @@ int handoff_run(struct handoff *h, struct conn *cust, struct ho_stats *st)
 	}
 	/* Idle cached MTA connections are closed here, unanswered: no transaction is open on them. */
 	relay_free(r);
-	if (h->run.job > 0 && done <= 0)
-		proc_kill(h->run.job);
+	for (unsigned i = 0; i < MTA_JOBS && done <= 0; i++)
+		if (h->run.job[i] > 0)
+			proc_kill(h->run.job[i]);
 	ho_release(h);
 	return rc;
 }

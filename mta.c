@@ -1,11 +1,12 @@
 /*
  * mta.c - what the MTA files (mta_postfix.c, mta_sendmail.c) share: the exact-domain test every
- * recipient goes through, running a queue listing line by line within a deadline, the one job
- * (release or queue run) a session has going at a time, and the bookkeeping of queue IDs.
+ * recipient goes through, running a queue listing line by line within a deadline, the jobs
+ * (releases or queue runs, up to MTA_JOBS at once) a session has going, and the bookkeeping of
+ * queue IDs.
  *
  * Trusts: the MTA's output only as far as the parsers check it; an address counts as ours only
- * when its domain equals a granted domain, never by substring. Invariants: at most one job at a
- * time (the root helper runs one); a listing that failed or was cut off is never trusted.
+ * when its domain equals a granted domain, never by substring. Invariants: at most MTA_JOBS jobs
+ * at a time (the root helper runs as many); a listing that failed or was cut off is never trusted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -134,15 +135,18 @@ int mta_list(struct mta_run *m, void (*fn)(struct mta_run *, const char *, struc
 int mta_job_start(struct mta_run *m, enum ps_kind kind, const char *const *items, unsigned n)
 {
 	struct ps_req req = { .mta = m->cf->mta, .kind = kind, .n = n };
+	unsigned slot = 0;
 
-	if (m->job > 0 || n > PS_ITEMS_MAX)
+	while (slot < MTA_JOBS && m->job[slot] > 0)
+		slot++;
+	if (slot == MTA_JOBS || n > PS_ITEMS_MAX)
 		return -1;
 	for (unsigned i = 0; i < n; i++)
 		req.item[i] = items[i];
 	pid_t job = proc_request(m->cf, &req, -1);
 	if (job < 0)
 		return -1;
-	m->job = job;
+	m->job[slot] = job;
 	return 0;
 }
 
@@ -155,27 +159,46 @@ int mta_job_run(struct mta_run *m, enum ps_kind kind, const char *const *items, 
 /* See mta.h. */
 int mta_job_wait(struct mta_run *m)
 {
-	int st = m->job > 0 ? proc_wait(m->job, MTA_CMD_TIMEOUT_MS) : -1;
+	int worst = -1, ran = 0;
 
-	m->job = 0;
-	return st;
+	for (unsigned i = 0; i < MTA_JOBS; i++) {
+		if (m->job[i] <= 0)
+			continue;
+		int st = proc_wait(m->job[i], MTA_CMD_TIMEOUT_MS);
+		m->job[i] = 0;
+		if (ran++ == 0 || st != 0)
+			worst = st;
+	}
+	return worst;
 }
 
 /* See mta.h. */
 int mta_job_poll(struct mta_run *m)
 {
-	int st;
+	int ended = 0, st;
 
-	if (m->job <= 0)
-		return 0;
-	int r = proc_reaped(m->job, &st);
-	if (r == 0)
-		return 0;
-	m->job = 0;
-	m->job_status = r < 0 ? -1 : st;
-	if (m->job_status != 0)
-		m->jobs_failed++;
-	return 1;
+	for (unsigned i = 0; i < MTA_JOBS; i++) {
+		if (m->job[i] <= 0)
+			continue;
+		int r = proc_reaped(m->job[i], &st);
+		if (r == 0)
+			continue;
+		m->job[i] = 0;
+		st = r < 0 ? -1 : st;
+		if (ended++ == 0 || st != 0)
+			m->job_status = st;
+	}
+	return ended;
+}
+
+/* See mta.h. */
+unsigned mta_jobs(const struct mta_run *m)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < MTA_JOBS; i++)
+		n += m->job[i] > 0;
+	return n;
 }
 
 /* FNV-1a of the LEN octets of ID. */
@@ -313,8 +336,9 @@ void mta_note_left(struct mta_run *m, const struct mta_scan *s)
 /* See mta.h. */
 void mta_run_free(struct mta_run *m)
 {
-	if (m->job > 0)
-		proc_wait(m->job, 30000);
+	for (unsigned i = 0; i < MTA_JOBS; i++)
+		if (m->job[i] > 0)
+			proc_wait(m->job[i], 30000);
 	free(m->id);
 	free(m->idx.slot);
 	mta_scan_free(&m->scan);

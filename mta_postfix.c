@@ -227,9 +227,12 @@ static int pf_start(struct mta_run *m)
 /* See mta.h: keep releasing; when the relay is quiet, list the queue to see whether we are done. */
 static int pf_finished(struct mta_run *m, const struct mta_tick *t)
 {
-	if (mta_job_poll(m) == 1 && m->job_status != 0)
+	if (mta_job_poll(m) > 0 && m->job_status != 0) {
 		log_msg(LOG_ERR, "postqueue -i failed (status %d); that message stays queued", m->job_status);
-	if (m->job > 0 || pf_release_next(m))
+		m->jobs_failed++;
+	}
+	/* One postqueue -i at a time: each takes a few ms, and the queue manager does the rest. */
+	if (mta_jobs(m) > 0 || pf_release_next(m))
 		return 0;
 	long long now = net_now_ms();
 	/* Relay activity since the last listing (a whole transaction can pass within one step):

@@ -5,7 +5,8 @@
  * Sendmail's -qR matches substrings (-qR@a.example also selects bob@a.example.com), so the
  * probe reads the whole queue and picks messages by exact recipient domain; the queue run is
  * `sendmail -qf -qIID -qIID ...` (several -qI in one run are ORed: verified with 8.17), up to
- * PS_ITEMS_MAX IDs per run, runs one after another. -qI is a substring match too: an ID
+ * PS_ITEMS_MAX IDs per run, MTA_JOBS runs at once on disjoint IDs (each holds its queue files'
+ * locks; the relay lets one transaction at a time through). -qI is a substring match too: an ID
  * contained in another listed ID is left out of the run (and counted as left) rather than risk
  * selecting the other message. IDs are 8 characters of time and sequence plus the pid in at
  * least 6 digits, so that takes two messages of the same second and sequence - it does not
@@ -14,7 +15,7 @@
  *
  * A run keeps its connection for the whole run and QUITs it before it exits: the session is
  * over when the last run has exited and a last listing shows no new mail of ours (mail queued
- * during the session gets up to SM_ROUNDS_MAX further runs).
+ * during the session gets up to SM_ROUNDS_MAX further rounds of runs).
  *
  * Trusts: sendmail's listing only as far as the line shapes below; a recipient is ours by
  * exact domain.
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "log.h"
 #include "mta.h"
@@ -168,26 +170,39 @@ static unsigned sm_take_listing(struct mta_run *m)
 	return fresh;
 }
 
-/* Start one queue run for up to PS_ITEMS_MAX pending IDs: 1 started, 0 none pending, -1 failed. */
+/*
+ * Start queue runs for the pending IDs in the free job slots, the IDs shared out between them (at
+ * most PS_ITEMS_MAX per run): 1 started one, 0 none pending or no slot free, -1 failed with
+ * nothing running.
+ */
 static int sm_run_next(struct mta_run *m)
 {
 	const char *items[PS_ITEMS_MAX];
-	unsigned n = 0;
+	unsigned pending = 0;
+	int started = 0;
 
-	for (size_t i = 0; i < m->nid && n < PS_ITEMS_MAX; i++)
-		if (m->id[i].pending) {
-			m->id[i].pending = false;
-			m->id[i].released++;
-			items[n++] = m->id[i].id;
-		}
-	if (n == 0)
+	if (mta_jobs(m) == MTA_JOBS)
 		return 0;
-	if (mta_job_start(m, PS_RELEASE, items, n) < 0) {
-		log_msg(LOG_ERR, "cannot start a sendmail queue run (%s)", m->cf->sendmail);
-		m->jobs_failed++;
-		return -1;
+	for (size_t i = 0; i < m->nid; i++)
+		pending += m->id[i].pending;
+	while (pending > 0 && mta_jobs(m) < MTA_JOBS) {
+		unsigned share = (pending + MTA_JOBS - mta_jobs(m) - 1) / (MTA_JOBS - mta_jobs(m)), n = 0;
+		for (size_t i = 0; i < m->nid && n < share && n < PS_ITEMS_MAX; i++)
+			if (m->id[i].pending) {
+				m->id[i].pending = false;
+				m->id[i].released++;
+				items[n++] = m->id[i].id;
+			}
+		pending -= n;
+		if (mta_job_start(m, PS_RELEASE, items, n) < 0) {
+			/* Those IDs stay queued (counted at QUIT); a run already going carries on. */
+			log_msg(LOG_ERR, "cannot start a sendmail queue run (%s)", m->cf->sendmail);
+			m->jobs_failed++;
+			return mta_jobs(m) > 0 ? started : -1;
+		}
+		started = 1;
 	}
-	return 1;
+	return started;
 }
 
 /* Before the 250: start the first run (it continues after the turn). */
@@ -200,14 +215,21 @@ static int sm_start(struct mta_run *m)
 /* See mta.h: the next run when one ends; at the end a listing for mail queued meanwhile. */
 static int sm_finished(struct mta_run *m, const struct mta_tick *t)
 {
-	if (mta_job_poll(m) == 1 && m->job_status != 0)
-		log_msg(LOG_WARNING, "sendmail queue run exited with status %d", m->job_status);
-	if (m->job > 0)
-		return 0;
-	int r = sm_run_next(m);
-	if (r != 0)
-		return r < 0 ? -1 : 0;
-	if (t->conns > 0 || !t->quiet)
+	if (mta_job_poll(m) > 0 && m->job_status != 0) {
+		/*
+		 * `sendmail -qf` exits with its last message's delivery status (seen with 8.17: 67 when
+		 * it bounced, 75 when it was deferred, 0 when it went through, whatever came before):
+		 * those are that message's fate, in its msg line already, not a failed run.
+		 */
+		bool last_msg = m->job_status == EX_NOUSER || m->job_status == EX_TEMPFAIL;
+		log_msg(last_msg ? LOG_INFO : LOG_WARNING, "sendmail queue run exited with status %d%s",
+			m->job_status, last_msg ? " (its last message's delivery status)" : "");
+		if (!last_msg)
+			m->jobs_failed++;
+	}
+	if (sm_run_next(m) < 0)
+		return -1;
+	if (mta_jobs(m) > 0 || t->conns > 0 || !t->quiet)
 		return 0;
 	if (sm_list(m) < 0) {
 		log_msg(LOG_WARNING, "sendmail: the closing queue listing failed; what is left is not known");

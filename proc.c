@@ -4,8 +4,10 @@
  * Started as root with `user` set, the session drops to that user before it parses a single
  * client byte. Only mta = sendmail needs a root helper: its queue is root's (restrictqrun, a
  * root-owned queue directory), so the process the super-server started stays root, holds no
- * customer data (its fds 0-2 are /dev/null) and runs one typed request at a time (privsep.c
- * builds the argv from the configuration; the session never names a program or an option). With
+ * customer data (its fds 0-2 are /dev/null) and runs typed requests, at most PS_LANES at a time
+ * (privsep.c builds the argv from the configuration; the session never names a program or an
+ * option). The session names the lane of each request, and the helper reports each job's end on
+ * its lane, so neither side guesses which job a report is about. With
  * mta = postfix, postqueue is set-group-ID postdrop and works for any user: no helper is forked,
  * which also saves a process per session.
  *
@@ -35,11 +37,13 @@
 #include "rundir.h"
 #include "spawn.h"
 
-#define PS_JOB 1            /* the one job id the helper hands out */
+#define PS_LANES 2          /* jobs at once (mta.h MTA_JOBS); through the helper a job id is its lane */
 #define PS_KILL_GRACE_MS 3000
 
 static int ps_sock = -1;    /* session side of the helper channel, or -1: run directly */
-static bool ps_busy;        /* the helper runs our job */
+static bool ps_busy[PS_LANES + 1];   /* the helper runs our job on this lane (1..PS_LANES) */
+static bool ps_ended[PS_LANES + 1];  /* its end was reported and not yet collected */
+static int ps_status[PS_LANES + 1];  /* what the report said */
 
 /* See proc.h. */
 pid_t proc_exec(char *const argv[], int in_fd, int out_fd)
@@ -116,75 +120,109 @@ static void ps_forward(int sig)
 		kill(ps_session, sig);
 }
 
-/* Tell the session its job ended with STATUS (-1: refused, killed or failed to start). */
-static void ps_report(int sock, int status)
+/* Tell the session its job on LANE ended with STATUS (-1: refused, killed or failed to start). */
+static void ps_report(int sock, unsigned lane, int status)
 {
-	char msg[2] = { 'S', (char)(status < 0 ? 255 : status) };
+	char msg[3] = { 'S', (char)lane, (char)(status < 0 ? 255 : status) };
 
-	send(sock, msg, 2, MSG_NOSIGNAL);
+	send(sock, msg, 3, MSG_NOSIGNAL);
+}
+
+/* The helper's side of one lane: the job running there. */
+struct ps_job {
+	pid_t pid;           /* 0: free */
+	int fd;              /* its pidfd, or -1 (then the helper polls every 50 ms) */
+	long long kill_at;   /* SIGKILL then, after a SIGTERM; 0: not asked to stop */
+};
+
+/* Collect LANE's job if it has ended, and report it. */
+static void ps_job_reap(int sock, struct ps_job *j, unsigned lane)
+{
+	int status;
+
+	if (j->pid > 0 && j->kill_at && net_now_ms() >= j->kill_at) {
+		kill(j->pid, SIGKILL);
+		j->kill_at = 0;
+	}
+	if (j->pid > 0 && proc_try_reap(j->pid, &status) == 1) {
+		ps_report(sock, lane, status);
+		if (j->fd >= 0)
+			close(j->fd);
+		*j = (struct ps_job){ .fd = -1 };
+	}
+}
+
+/* One message from the session: a request ('R', lane, request) or a stop ('K', lane). */
+static void ps_serve(const struct config *cf, int sock, struct ps_job *job, const char *buf, size_t n, int fd)
+{
+	unsigned lane = n >= 2 ? (unsigned char)buf[1] : 0;
+	struct ps_job *j = lane >= 1 && lane <= PS_LANES ? &job[lane] : NULL;
+
+	if (j != NULL && buf[0] == 'K' && n == 2) {
+		if (j->pid > 0 && j->kill_at == 0) {
+			kill(j->pid, SIGTERM);
+			j->kill_at = net_now_ms() + PS_KILL_GRACE_MS;
+		}
+	} else if (j == NULL || buf[0] != 'R') {
+		log_msg(LOG_ERR, "privsep: refused a malformed message");
+		if (j != NULL)
+			ps_report(sock, lane, -1);
+	} else if (j->pid > 0) {
+		log_msg(LOG_ERR, "privsep: refused a request for a lane whose job runs");
+		ps_report(sock, lane, -1);
+	} else if ((j->pid = ps_start(cf, buf + 2, n - 2, fd)) < 0) {
+		j->pid = 0;
+		ps_report(sock, lane, -1);
+	} else {
+		j->fd = pidfd_open(j->pid, 0);
+	}
 }
 
 /* The root helper: serve requests until the session process goes away. Never returns. */
 static void ps_helper(const struct config *cf, int sock, pid_t session)
 {
 	struct sigaction sa = { .sa_handler = ps_forward };
-	pid_t job = 0;
-	int jobfd = -1, status;
-	long long kill_at = 0;
-	char buf[PS_MSG_MAX];
+	struct ps_job job[PS_LANES + 1];
+	char buf[PS_MSG_MAX + 2];
+	int status;
 
+	for (unsigned l = 0; l <= PS_LANES; l++)
+		job[l] = (struct ps_job){ .fd = -1 };
 	ps_session = session;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	for (;;) {
-		/* A pidfd wakes us the moment the job ends: the session's QUIT waits for that. */
-		struct pollfd p[2] = { { .fd = sock, .events = POLLIN }, { .fd = jobfd, .events = POLLIN } };
-		int timeout = job > 0 && jobfd < 0 ? 50 : -1;
-		if (kill_at) {
-			long long left = kill_at - net_now_ms();
-			timeout = left < 0 ? 0 : (timeout >= 0 && timeout < left ? timeout : (int)left);
+		/* A pidfd wakes us the moment a job ends: the session's QUIT waits for that. */
+		struct pollfd p[1 + PS_LANES] = { { .fd = sock, .events = POLLIN } };
+		int timeout = -1;
+		for (unsigned l = 1; l <= PS_LANES; l++) {
+			p[l] = (struct pollfd){ .fd = job[l].fd, .events = POLLIN };
+			if (job[l].pid > 0 && job[l].fd < 0)
+				timeout = 50;
+			if (job[l].kill_at) {
+				long long left = job[l].kill_at - net_now_ms();
+				timeout = left < 0 ? 0 : (timeout >= 0 && timeout < left ? timeout : (int)left);
+			}
 		}
-		int r = poll(p, jobfd >= 0 ? 2 : 1, timeout);
+		int r = poll(p, 1 + PS_LANES, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (job > 0 && kill_at && net_now_ms() >= kill_at) {
-			kill(job, SIGKILL);
-			kill_at = 0;
-		}
-		if (job > 0 && proc_try_reap(job, &status) == 1) {
-			ps_report(sock, status);
-			if (jobfd >= 0)
-				close(jobfd);
-			job = 0;
-			jobfd = -1;
-			kill_at = 0;
-		}
+		for (unsigned l = 1; l <= PS_LANES; l++)
+			ps_job_reap(sock, &job[l], l);
 		if (r <= 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		int fd;
 		ssize_t n = ps_recv(sock, buf, sizeof buf, &fd);
 		if (n <= 0)
 			break;
-		if (buf[0] == 'K' && n == 1) {
-			if (job > 0 && kill_at == 0) {
-				kill(job, SIGTERM);
-				kill_at = net_now_ms() + PS_KILL_GRACE_MS;
-			}
-		} else if (job > 0) {
-			log_msg(LOG_ERR, "privsep: refused a request while a job runs");
-			ps_report(sock, -1);
-		} else if ((job = ps_start(cf, buf, (size_t)n, fd)) < 0) {
-			job = 0;
-			ps_report(sock, -1);
-		} else {
-			jobfd = pidfd_open(job, 0);
-		}
+		ps_serve(cf, sock, job, buf, (size_t)n, fd);
 		if (fd >= 0)
 			close(fd);
 	}
-	if (job > 0)
-		proc_wait_local(job, 0);
+	for (unsigned l = 1; l <= PS_LANES; l++)
+		if (job[l].pid > 0)
+			proc_wait_local(job[l].pid, 0);
 	while (waitpid(session, &status, 0) < 0 && errno == EINTR)
 		;
 	_exit(0);
@@ -265,12 +303,17 @@ pid_t proc_request(const struct config *cf, const struct ps_req *req, int out_fd
 {
 	if (ps_sock < 0)
 		return ps_run(cf, req, out_fd);
-	char buf[PS_MSG_MAX];
-	size_t n = ps_encode(req, buf, sizeof buf);
-	if (n == 0 || ps_busy)
+	char buf[PS_MSG_MAX + 2];
+	unsigned lane = 1;
+	while (lane <= PS_LANES && (ps_busy[lane] || ps_ended[lane]))
+		lane++;
+	size_t n = ps_encode(req, buf + 2, sizeof buf - 2);
+	if (n == 0 || lane > PS_LANES)
 		return -1;
+	buf[0] = 'R';
+	buf[1] = (char)lane;
 	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
-	struct iovec iov = { buf, n };
+	struct iovec iov = { buf, n + 2 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (out_fd >= 0) {
 		m.msg_control = u.b;
@@ -283,8 +326,8 @@ pid_t proc_request(const struct config *cf, const struct ps_req *req, int out_fd
 	}
 	if (sendmsg(ps_sock, &m, MSG_NOSIGNAL) < 0)
 		return -1;
-	ps_busy = true;
-	return PS_JOB;
+	ps_busy[lane] = true;
+	return (pid_t)lane;
 }
 
 /* See proc.h. */
@@ -294,42 +337,58 @@ int proc_reaped(pid_t job, int *status)
 		int r = proc_try_reap(job, status);
 		return r < 0 ? -1 : r;
 	}
-	char msg[2];
-	struct pollfd p = { .fd = ps_sock, .events = POLLIN };
-	if (poll(&p, 1, 0) <= 0)
-		return 0;
-	ssize_t n = recv(ps_sock, msg, sizeof msg, 0);
-	ps_busy = false;
-	if (n != 2 || msg[0] != 'S')
+	if (job < 1 || job > PS_LANES || !ps_busy[job])
 		return -1;
-	*status = (unsigned char)msg[1] == 255 ? -1 : (unsigned char)msg[1];
+	/* Take in every report that has arrived: another lane's end may come before this one's. */
+	char msg[3];
+	ssize_t n;
+	while ((n = recv(ps_sock, msg, sizeof msg, MSG_DONTWAIT)) > 0) {
+		unsigned lane = (unsigned char)msg[1];
+		if (n != 3 || msg[0] != 'S' || lane < 1 || lane > PS_LANES || !ps_busy[lane])
+			continue;
+		ps_ended[lane] = true;
+		ps_status[lane] = (unsigned char)msg[2] == 255 ? -1 : (unsigned char)msg[2];
+	}
+	if (n == 0 && !ps_ended[job]) {
+		ps_busy[job] = false;   /* the helper is gone: so is the job */
+		return -1;
+	}
+	if (!ps_ended[job])
+		return 0;
+	ps_busy[job] = ps_ended[job] = false;
+	*status = ps_status[job];
 	return 1;
 }
 
-/* See proc.h. The helper reports on its channel; our own child has a pidfd, one at a time. */
+/* See proc.h. The helper reports on its channel; our own children have a pidfd each. */
 int proc_job_fd(pid_t job)
 {
-	static int fd = -1;
-	static pid_t fd_job;
+	static struct { pid_t pid; int fd; } pf[PS_LANES];
+	static unsigned next;
 
 	if (ps_sock >= 0)
 		return ps_sock;
-	if (job != fd_job) {
-		if (fd >= 0)
-			close(fd);
-		fd = pidfd_open(job, 0);
-		fd_job = job;
-	}
-	return fd;
+	for (unsigned i = 0; i < PS_LANES; i++)
+		if (pf[i].pid == job && pf[i].fd > 0)
+			return pf[i].fd;
+	/* A job whose pidfd is not here: it takes the place of the one asked for longest ago. */
+	unsigned i = next++ % PS_LANES;
+	if (pf[i].fd > 0)
+		close(pf[i].fd);
+	pf[i].pid = job;
+	pf[i].fd = pidfd_open(job, 0);
+	return pf[i].fd;
 }
 
 /* See proc.h. */
 void proc_kill(pid_t job)
 {
+	char msg[2] = { 'K', (char)job };
+
 	if (ps_sock < 0)
 		kill(job, SIGTERM);
 	else
-		send(ps_sock, "K", 1, MSG_NOSIGNAL);
+		send(ps_sock, msg, 2, MSG_NOSIGNAL);
 }
 
 /* See proc.h. */

@@ -46,6 +46,7 @@
 
 #define RELAY_MAX_LISTEN 64
 #define RELAY_MAX_CONNS 8
+#define RELAY_MAX_WATCH 4        /* relay_watch: descriptors that only end a wait */
 #define RELAY_REPLY_MAX 8192     /* one (multi-line) SMTP reply */
 #define RELAY_LINE_MAX 2048      /* MTA command line: RFC 5321 512 plus extension room */
 #define RELAY_REFUSALS_LOGGED 10 /* refused peers / recipients logged one by one per session */
@@ -107,7 +108,8 @@ struct relay {
 	unsigned refusals;                    /* peers and recipients refused so far */
 	struct mconn *conn[RELAY_MAX_CONNS];
 	unsigned nconn;
-	int watch;                            /* relay_watch's descriptor, or -1 */
+	int watch[RELAY_MAX_WATCH];           /* relay_watch's descriptors */
+	unsigned nwatch;
 	struct mconn *owner;                  /* connection whose transaction holds the customer */
 	long long last_activity;
 	struct ho_stats st;
@@ -239,7 +241,6 @@ struct relay *relay_new(struct conn *cust, const char *name, unsigned timeout_s,
 	r->name = name;
 	r->timeout_s = timeout_s;
 	r->cap = cap;
-	r->watch = -1;
 	lb_init(&r->clb);
 	r->last_activity = net_now_ms();
 	r->st.result = "done";
@@ -933,7 +934,7 @@ static bool relay_customer_spoke(struct relay *r)
 /* See relay.h. */
 enum relay_rc relay_step(struct relay *r, int timeout_ms)
 {
-	struct pollfd p[2 + RELAY_MAX_LISTEN + RELAY_MAX_CONNS];
+	struct pollfd p[1 + RELAY_MAX_LISTEN + RELAY_MAX_CONNS + RELAY_MAX_WATCH];
 	struct mconn *who[RELAY_MAX_CONNS];
 	unsigned np = 0, nl = 0, nc = 0;
 	long long left = r->cap - net_now_ms();
@@ -968,9 +969,10 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 			who[nc++] = r->conn[i];
 			p[np++] = (struct pollfd){ .fd = r->conn[i]->fd, .events = POLLIN };
 		}
-	/* Last, so the indexes above stay as they are; its only effect is to end the wait. */
-	p[np] = (struct pollfd){ .fd = r->watch, .events = POLLIN };
-	int n = poll(p, np + (r->watch >= 0), timeout_ms);
+	/* Last, so the indexes above stay as they are; their only effect is to end the wait. */
+	for (unsigned i = 0; i < r->nwatch; i++)
+		p[np + i] = (struct pollfd){ .fd = r->watch[i], .events = POLLIN };
+	int n = poll(p, np + r->nwatch, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? RELAY_OK : RELAY_CUSTOMER_LOST;
 	if (n == 0)
@@ -999,9 +1001,11 @@ enum relay_rc relay_step(struct relay *r, int timeout_ms)
 }
 
 /* See relay.h. */
-void relay_watch(struct relay *r, int fd)
+void relay_watch(struct relay *r, const int *fd, unsigned n)
 {
-	r->watch = fd;
+	r->nwatch = 0;
+	for (unsigned i = 0; i < n && r->nwatch < RELAY_MAX_WATCH; i++)
+		r->watch[r->nwatch++] = fd[i];
 }
 
 /* See relay.h. */

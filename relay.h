@@ -36,8 +36,8 @@ void relay_allow_peer(struct relay *r, uid_t uid);
 void relay_set_user(struct relay *r, const char *user);
 /* Wait up to TIMEOUT_MS for one event and handle it. */
 enum relay_rc relay_step(struct relay *r, int timeout_ms);
-/* From now on relay_step also returns as soon as FD is readable (-1: no such descriptor). */
-void relay_watch(struct relay *r, int fd);
+/* From now on relay_step also returns as soon as one of the N descriptors FD is readable (N <= 4). */
+void relay_watch(struct relay *r, const int *fd, unsigned n);
 /* MTA connections currently open. */
 unsigned relay_conns(const struct relay *r);
 /* True when no MTA transaction is open and no MTA command waits to be handled. */

@@ -2,8 +2,9 @@
 # tests/t-31-sendmail.sh - odmrd end to end: a real private Sendmail holding the mail, odmrd under
 # inetd1.py (mta = sendmail), real fetchmail as the ODMR customer relaying into smtpsink.py.
 #
-# Why: the Sendmail hand-off - probe "sendmail -bp -qR@DOM" counting exact-domain recipients,
-# foreground queue runs "sendmail -qf -qR@DOM" one domain after another, one [IPC] mailer per
+# Why: the Sendmail hand-off - probe "sendmail -bp -v" counting exact-domain recipients,
+# foreground queue runs "sendmail -qf -qIID..." for exactly those queue IDs (two runs at once on
+# disjoint IDs), one [IPC] mailer per
 # domain connecting to run_dir/<domain>, odmrd relaying those connections over the customer's
 # session - can only be trusted against the real thing. Held mail must reach the right customer
 # exactly once with envelope and body intact (dot-stuffing, 8-bit, 5 MB, 200 messages in one
@@ -355,7 +356,7 @@ e2e_sink_start c1-200 || t_summary
 sess "1: 200 small messages" alice a.example 0 250
 T200_MS=$FM_MS
 verify "1: 200 messages in one session (${T200_MS} ms): each once, intact" "$(sinks c1-200)" 'n*'
-# One connection per queue run; a run takes at most 128 queue IDs (PS_ITEMS_MAX): 2 runs.
+# One connection per queue run; 200 IDs shared out between two runs at once (100 + 100).
 expect_eq "1: 200: odmrd messages=200 mta_conns=2 result=done, queue empty" \
 	"$(log_field reversed messages) $(log_field reversed mta_conns) $(log_field reversed result) $(queued a.example)" \
 	"200 2 done 0"
@@ -640,9 +641,13 @@ for i in 1 2 3; do mk_msg "c9-$i" | inj "c9-$i" sender@sender.example "p9$i@a.ex
 settle $((n0 + 3)) || fail "9: 3 envelopes queued"
 e2e_sink_start c9 || t_summary
 sess "9: user = nobody, root helper" alice a.example 0 250 "$NOBODY_PORT"
-verify "9: the three arrive once through the helper's queue run" "$(sinks c9)" 'c9-*'
+verify "9: the three arrive once through the helper's queue runs" "$(sinks c9)" 'c9-*'
 expect_eq "9: the helper refused no request of the session" \
 	"$(printf '%s\n' "$SESSION_LOG" | grep -c 'privsep: refused')" 0
+# Two runs at once on disjoint IDs (mta.h MTA_JOBS), each its own sendmail process: 2 + 1 messages.
+expect_eq "9: the three came from two queue runs the helper ran (two runner pids, 2 + 1 messages)" \
+	"$(printf '%s\n' "$SESSION_LOG" | grep -o ' msg .*mta_pid=[0-9]*' | sed 's/.*mta_pid=//' | sort | uniq -c |
+		awk '{print $1}' | sort | tr '\n' ' ')" "1 2 "
 chown root "$RUNDIR"
 chmod 0750 "$RUNDIR"
 

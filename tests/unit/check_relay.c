@@ -428,16 +428,26 @@ START_TEST(test_watch_ends_the_wait)
 	int sv[2], p[2];
 	struct relay *r = cust_relay(sv, "");
 
-	/* A queue run's end (its descriptor readable) ends relay_step's wait at once. */
+	/* A queue run's end (its descriptor readable) ends relay_step's wait at once: either run's. */
+	int q[2], w[2];
 	ck_assert_int_eq(pipe(p), 0);
-	ck_assert_int_eq(write(p[1], "x", 1), 1);
-	relay_watch(r, p[0]);
+	ck_assert_int_eq(pipe(q), 0);
+	ck_assert_int_eq(write(q[1], "x", 1), 1);
+	w[0] = p[0];
+	w[1] = q[0];
+	relay_watch(r, w, 2);
 	long long t0 = net_now_ms();
 	ck_assert_int_eq(relay_step(r, 5000), RELAY_OK);
 	ck_assert_int_lt(net_now_ms() - t0, 2500);
-	relay_watch(r, -1);
+	/* Not watched any more: the wait runs its course. */
+	relay_watch(r, w, 0);
+	t0 = net_now_ms();
+	ck_assert_int_eq(relay_step(r, 300), RELAY_OK);
+	ck_assert_int_ge(net_now_ms() - t0, 250);
 	close(p[0]);
 	close(p[1]);
+	close(q[0]);
+	close(q[1]);
 	cust_close(r, sv);
 }
 END_TEST
