@@ -33,6 +33,7 @@ struct mta_found {
 	enum mta_where where;
 	bool transport_deferred;  /* Postfix: every recipient of ours "deferred transport" */
 	unsigned rcpts;           /* recipients of ours still queued in it */
+	unsigned long long size;  /* Sendmail: its size as listed, octets */
 };
 
 /* A hash index over an array of records that start with their ID (mta.c). */
@@ -53,6 +54,7 @@ struct mta_scan {
 	char reason[200];             /* why one waiting recipient of ours is still queued */
 	struct mta_found *cur;        /* Sendmail parser: the message being read, if ours so far */
 	char cur_id[PS_ID_MAX + 1];   /* Sendmail parser: its ID */
+	unsigned long long cur_size;  /* Sendmail parser: its size */
 	char cur_reason[200];         /* Sendmail parser: its status line */
 	bool bad;                     /* out of memory or malformed beyond use: do not trust */
 };
@@ -62,6 +64,7 @@ struct mta_id {
 	char id[PS_ID_MAX + 1];
 	unsigned released;     /* release requests made for it */
 	bool pending;          /* to be released */
+	unsigned long long size;  /* Sendmail: as the listing that found it said */
 };
 
 /* The queue side of one reversed session. */

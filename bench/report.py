@@ -486,8 +486,9 @@ else:
       "private instance of `tests/lib/sendmail.sh`, messages submitted with `sendmail -odq`). A run "
       "starts once all are queued and idle. Same queue, same C sink (`bench/sink.c`, discards data, "
       "records the time of every stored message). Paths:", "",
-      "* **fetchmail**: real fetchmail (`protocol odmr`) → xinetd → odmrd → queue run (`postqueue -s` / "
-      "`sendmail -qf -qR@a.example`) → MTA client on odmrd's per-domain socket → odmrd relay → "
+      "* **fetchmail**: real fetchmail (`protocol odmr`) → xinetd → odmrd → queue run (`postqueue -s` "
+      "and `postqueue -i ID` / `sendmail -qf -qIID...`, two runs at once on disjoint IDs when the "
+      "messages average at most 1 MiB) → MTA client on odmrd's per-domain socket → odmrd relay → "
       "fetchmail → sink; timed from fetchmail's start (connect, AUTH, ATRN, probe and flush inside).",
       "* **C customer**: the same, with `sink -C` as the customer: the sink itself logs in, sends "
       "ATRN and answers the reversed session, so the path holds only the MTA and odmrd. Timed from "

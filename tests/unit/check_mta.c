@@ -151,6 +151,7 @@ START_TEST(test_sendmail_bp_recorded)
 	ck_assert(!run.scan.bad);
 	ck_assert_uint_eq(run.scan.nids, 7);
 	ck_assert_ptr_nonnull(found("6B74jliW007515"));   /* U2@A.EXAMPLE */
+	ck_assert_uint_eq(found("6B74jliW007515")->size, 5);   /* the size column, not the priority */
 	ck_assert_ptr_nonnull(found("6B74jldj007446"));   /* u1 */
 	ck_assert_ptr_nonnull(found("6B74jlL5007501"));   /* "john doe"@a.example */
 	ck_assert_uint_eq(found("6B74jlTc007561")->rcpts, 2);
@@ -226,7 +227,8 @@ START_TEST(test_many_ids_indexed)
 	for (int pass = 0; pass < 2; pass++) {
 		mta_scan_reset(&run.scan);
 		for (int i = 0; i <= n; i++) {
-			snprintf(line, sizeof line, "%s  10240 Dec  7 04:45 s@x.test", sm_id(id, sizeof id, i % n));
+			snprintf(line, sizeof line, "%s*  %d  30021 Dec  7 04:45 s@x.test", sm_id(id, sizeof id, i % n),
+				 10240 + i % n);
 			sm_scan_line(&run, line, &run.scan);
 			snprintf(line, sizeof line, "\t\t\tu%d@a.example", i);
 			sm_scan_line(&run, line, &run.scan);
@@ -236,6 +238,7 @@ START_TEST(test_many_ids_indexed)
 		ck_assert_uint_eq(run.scan.rcpts_waiting, n + 1);
 		ck_assert_uint_eq(found(sm_id(id, sizeof id, 0))->rcpts, 2);
 		ck_assert_uint_eq(found(sm_id(id, sizeof id, n - 1))->rcpts, 1);
+		ck_assert_uint_eq(found(sm_id(id, sizeof id, n - 1))->size, 10240 + n - 1);
 		for (size_t i = 0; i < run.scan.nfound; i++)
 			ck_assert_ptr_nonnull(mta_id_get(&run, run.scan.found[i].id, true));
 		ck_assert_uint_eq(run.nid, n);
