@@ -14,6 +14,8 @@
 #                  after customer, so before and after alternate in one window
 #   BENCH_FM_WRAP="strace -tt -o F"  prefix for fetchmail in the throughput runs (diagnosis)
 #   BENCH_TP_WRAP="strace -c -o DIR/odmrd.%p"  prefix for odmrd in the throughput runs (%p: its pid)
+#   BENCH_TP_PERF=1  perf record -a over each throughput run's timed window (needs perf: linux-perf), CPU per process name
+#                  into RESULTS/diag/tp_perf.csv (diagnosis: which process spends what)
 #   BENCH_RESULTS=DIR  write results there instead of bench/results (a partial run into
 #                  bench/results replaces the CSVs of the parts it runs, keeps the others)
 #   BENCH_BASELINE=COMMIT  also build odmrd as of COMMIT (git archive) and measure it beside the
@@ -845,10 +847,29 @@ if want tp; then
 		done
 		echo "$n,$maxr,$maxd,$hwm"
 	}
+	# With BENCH_TP_PERF: perf samples every CPU over the timed window; per process name, the
+	# CPU ms (samples x 1 ms at 1000 Hz) go to diag/tp_perf.csv.
+	tp_perf_start() {
+		[ -n "${BENCH_TP_PERF:-}" ] || return 0
+		mkdir -p "$R/diag"
+		perf record -a -F 1000 -o "$W/tp.perf" >/dev/null 2>&1 &
+		PERFPID=$!
+		nap 0.3
+	}
+	tp_perf_stop() { # LABEL MTA PATH REP
+		[ -n "${BENCH_TP_PERF:-}" ] || return 0
+		kill -INT "$PERFPID"
+		wait "$PERFPID" 2>/dev/null
+		[ -s "$R/diag/tp_perf.csv" ] || echo "size_label,mta,path,rep,comm,cpu_ms" >"$R/diag/tp_perf.csv"
+		perf report -i "$W/tp.perf" --sort comm --stdio -F sample,comm 2>/dev/null |
+			awk -v pre="$1,$2,$3,$4" '/^ *[0-9]+ / {c = $2; for (i = 3; i <= NF; i++) c = c " " $i; print pre "," c "," $1}' \
+			>>"$R/diag/tp_perf.csv"
+	}
 	tp_one() { # tp_one LABEL N BYTES MTA PATH(fetchmail|customer|customer-base|direct1|directN) REP
 		local label=$1 n=$2 bytes=$3 mta=$4 path=$5 rep=$6 t0 tend first last got sp x0 c0 x1 c1 cpu=
 		[ "$mta" = postfix ] && pf_transport odmr
 		fill_queue "$mta" "$n" "$bytes"
+		tp_perf_start
 		t0=$(now_s)
 		case $path in
 		fetchmail | customer | customer-base)
@@ -898,6 +919,7 @@ if want tp; then
 			tend=$(now_s)
 			;;
 		esac
+		tp_perf_stop "$label" "$mta" "$path" "$rep"
 		sleep 0.3
 		got=$(sink_count)
 		read -r first last < <(sink_times)
