@@ -371,8 +371,15 @@ int proc_job_fd(pid_t job)
 	for (unsigned i = 0; i < PS_LANES; i++)
 		if (pf[i].pid == job && pf[i].fd > 0)
 			return pf[i].fd;
-	/* A job whose pidfd is not here: it takes the place of the one asked for longest ago. */
-	unsigned i = next++ % PS_LANES;
+	/* A new job takes a free place, or that of a job that has ended (its pidfd is readable). */
+	unsigned i = PS_LANES;
+	for (unsigned k = 0; k < PS_LANES && i == PS_LANES; k++) {
+		struct pollfd p = { .fd = pf[k].fd, .events = POLLIN };
+		if (pf[k].fd <= 0 || poll(&p, 1, 0) != 0)
+			i = k;
+	}
+	if (i == PS_LANES)
+		i = next++ % PS_LANES;
 	if (pf[i].fd > 0)
 		close(pf[i].fd);
 	pf[i].pid = job;
