@@ -156,18 +156,26 @@ int mta_job_run(struct mta_run *m, enum ps_kind kind, const char *const *items, 
 	return mta_job_start(m, kind, items, n) < 0 ? -1 : mta_job_wait(m);
 }
 
+_Static_assert(MTA_JOBS <= PS_LANES, "the root helper must run as many jobs as a session starts");
+
+/* Fold the exit status ST of the Nth job to end (N from 1) into *WORST: a failure wins. */
+static void mta_job_status(int *worst, int n, int st)
+{
+	if (n == 1 || st != 0)
+		*worst = st;
+}
+
 /* See mta.h. */
 int mta_job_wait(struct mta_run *m)
 {
-	int worst = -1, ran = 0;
+	int worst = -1, ended = 0;
 
 	for (unsigned i = 0; i < MTA_JOBS; i++) {
 		if (m->job[i] <= 0)
 			continue;
 		int st = proc_wait(m->job[i], MTA_CMD_TIMEOUT_MS);
 		m->job[i] = 0;
-		if (ran++ == 0 || st != 0)
-			worst = st;
+		mta_job_status(&worst, ++ended, st);
 	}
 	return worst;
 }
@@ -184,9 +192,7 @@ int mta_job_poll(struct mta_run *m)
 		if (r == 0)
 			continue;
 		m->job[i] = 0;
-		st = r < 0 ? -1 : st;
-		if (ended++ == 0 || st != 0)
-			m->job_status = st;
+		mta_job_status(&m->job_status, ++ended, r < 0 ? -1 : st);
 	}
 	return ended;
 }

@@ -16,7 +16,7 @@
 /*
  * Jobs (queue runs) at once. Two Sendmail runs on disjoint queue IDs keep the customer busy while
  * either run is between messages (reading its next queue file, waiting for our replies): 1 000
- * x 10 KiB went from ~690 to ~870 msg/s; three runs were no faster, four slower (bench/analysis.md).
+ * x 10 KiB went from 798 to 1 047 msg/s; three runs were no faster, four slower (bench/analysis.md).
  */
 #define MTA_JOBS 2
 
@@ -83,6 +83,7 @@ struct mta_run {
 	unsigned clean;        /* Postfix: listings in a row with nothing of ours on its way */
 	long long listed_at;   /* Postfix: when the last listing started (net_now_ms) */
 	unsigned rounds;       /* Sendmail: extra runs for mail queued during the session */
+	unsigned npending;     /* Sendmail: IDs with pending set (sm_run_next runs after every step) */
 	unsigned left;         /* recipients of ours still queued at the end */
 	char left_why[200];
 	struct mta_scan scan;  /* the last listing */

@@ -37,13 +37,15 @@
 #include "rundir.h"
 #include "spawn.h"
 
-#define PS_LANES 2          /* jobs at once (mta.h MTA_JOBS); through the helper a job id is its lane */
 #define PS_KILL_GRACE_MS 3000
 
 static int ps_sock = -1;    /* session side of the helper channel, or -1: run directly */
-static bool ps_busy[PS_LANES + 1];   /* the helper runs our job on this lane (1..PS_LANES) */
-static bool ps_ended[PS_LANES + 1];  /* its end was reported and not yet collected */
-static int ps_status[PS_LANES + 1];  /* what the report said */
+/* The session's side of each helper lane (1..PS_LANES); through the helper a job id is its lane. */
+static struct {
+	bool busy;              /* the helper runs our job there */
+	bool ended;             /* its end was reported and not yet collected */
+	int status;             /* what the report said */
+} ps_lane[PS_LANES + 1];
 
 /* See proc.h. */
 pid_t proc_exec(char *const argv[], int in_fd, int out_fd)
@@ -128,15 +130,8 @@ static void ps_report(int sock, unsigned lane, int status)
 	send(sock, msg, 3, MSG_NOSIGNAL);
 }
 
-/* The helper's side of one lane: the job running there. */
-struct ps_job {
-	pid_t pid;           /* 0: free */
-	int fd;              /* its pidfd, or -1 (then the helper polls every 50 ms) */
-	long long kill_at;   /* SIGKILL then, after a SIGTERM; 0: not asked to stop */
-};
-
-/* Collect LANE's job if it has ended, and report it. */
-static void ps_job_reap(int sock, struct ps_job *j, unsigned lane)
+/* See proc.h. */
+void ps_job_reap(int sock, struct ps_job *j, unsigned lane)
 {
 	int status;
 
@@ -152,8 +147,8 @@ static void ps_job_reap(int sock, struct ps_job *j, unsigned lane)
 	}
 }
 
-/* One message from the session: a request ('R', lane, request) or a stop ('K', lane). */
-static void ps_serve(const struct config *cf, int sock, struct ps_job *job, const char *buf, size_t n, int fd)
+/* See proc.h. */
+void ps_serve(const struct config *cf, int sock, struct ps_job *job, const char *buf, size_t n, int fd)
 {
 	unsigned lane = n >= 2 ? (unsigned char)buf[1] : 0;
 	struct ps_job *j = lane >= 1 && lane <= PS_LANES ? &job[lane] : NULL;
@@ -305,7 +300,7 @@ pid_t proc_request(const struct config *cf, const struct ps_req *req, int out_fd
 		return ps_run(cf, req, out_fd);
 	char buf[PS_MSG_MAX + 2];
 	unsigned lane = 1;
-	while (lane <= PS_LANES && (ps_busy[lane] || ps_ended[lane]))
+	while (lane <= PS_LANES && (ps_lane[lane].busy || ps_lane[lane].ended))
 		lane++;
 	size_t n = ps_encode(req, buf + 2, sizeof buf - 2);
 	if (n == 0 || lane > PS_LANES)
@@ -326,7 +321,7 @@ pid_t proc_request(const struct config *cf, const struct ps_req *req, int out_fd
 	}
 	if (sendmsg(ps_sock, &m, MSG_NOSIGNAL) < 0)
 		return -1;
-	ps_busy[lane] = true;
+	ps_lane[lane].busy = true;
 	return (pid_t)lane;
 }
 
@@ -337,26 +332,26 @@ int proc_reaped(pid_t job, int *status)
 		int r = proc_try_reap(job, status);
 		return r < 0 ? -1 : r;
 	}
-	if (job < 1 || job > PS_LANES || !ps_busy[job])
+	if (job < 1 || job > PS_LANES || !ps_lane[job].busy)
 		return -1;
 	/* Take in every report that has arrived: another lane's end may come before this one's. */
 	char msg[3];
 	ssize_t n;
 	while ((n = recv(ps_sock, msg, sizeof msg, MSG_DONTWAIT)) > 0) {
 		unsigned lane = (unsigned char)msg[1];
-		if (n != 3 || msg[0] != 'S' || lane < 1 || lane > PS_LANES || !ps_busy[lane])
+		if (n != 3 || msg[0] != 'S' || lane < 1 || lane > PS_LANES || !ps_lane[lane].busy)
 			continue;
-		ps_ended[lane] = true;
-		ps_status[lane] = (unsigned char)msg[2] == 255 ? -1 : (unsigned char)msg[2];
+		ps_lane[lane].ended = true;
+		ps_lane[lane].status = (unsigned char)msg[2] == 255 ? -1 : (unsigned char)msg[2];
 	}
-	if (n == 0 && !ps_ended[job]) {
-		ps_busy[job] = false;   /* the helper is gone: so is the job */
+	if (n == 0 && !ps_lane[job].ended) {
+		ps_lane[job].busy = false;   /* the helper is gone: so is the job */
 		return -1;
 	}
-	if (!ps_ended[job])
+	if (!ps_lane[job].ended)
 		return 0;
-	ps_busy[job] = ps_ended[job] = false;
-	*status = ps_status[job];
+	ps_lane[job].busy = ps_lane[job].ended = false;
+	*status = ps_lane[job].status;
 	return 1;
 }
 

@@ -44,4 +44,24 @@ int proc_job_fd(pid_t job);
 /* Ask JOB to stop (SIGTERM; the helper follows up with SIGKILL); collect it with proc_wait. */
 void proc_kill(pid_t job);
 
+/* ---- the root helper's side, exposed for the unit tests (tests/unit/check_mta.c) ---- */
+
+#define PS_LANES 2   /* jobs the helper runs at once for its session (mta.h MTA_JOBS) */
+
+/* The helper's side of one lane: the job running there. */
+struct ps_job {
+	pid_t pid;           /* 0: free */
+	int fd;              /* its pidfd, or -1 (then the helper polls every 50 ms) */
+	long long kill_at;   /* SIGKILL then, after a SIGTERM; 0: not asked to stop */
+};
+/*
+ * One message of N octets from the session on SOCK: a request ('R', lane, request; FD a passed
+ * descriptor or -1) started on JOB[lane], or a stop ('K', lane). Anything else, a lane outside
+ * 1..PS_LANES or a request for a lane whose job runs is refused and logged; a refused request
+ * on a valid lane is reported ('S', lane, 255).
+ */
+void ps_serve(const struct config *cf, int sock, struct ps_job *job, const char *buf, size_t n, int fd);
+/* Collect J's job (on LANE) if it has ended, and report its status on SOCK ('S', lane, status). */
+void ps_job_reap(int sock, struct ps_job *j, unsigned lane);
+
 #endif

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "mta.h"
 #include "privsep.h"
+#include "proc.h"
 #include "rundir.h"
 #include "unit.h"
 
@@ -323,6 +325,72 @@ START_TEST(test_privsep_sendmail_argv)
 }
 END_TEST
 
+/* The helper's report waiting on SOCK: "S lane status" as three numbers in OUT, or "none". */
+static const char *helper_report(int sock, char *out, size_t len)
+{
+	unsigned char r[8];
+	ssize_t n = recv(sock, r, sizeof r, MSG_DONTWAIT);
+
+	if (n == 3 && r[0] == 'S')
+		snprintf(out, len, "S %u %u", r[1], r[2]);
+	else
+		snprintf(out, len, n < 0 ? "none" : "bad %zd", n);
+	return out;
+}
+
+/* Message TYPE for LANE carrying REQ (NULL: nothing after the lane) into BUF; its length. */
+static size_t helper_msg(char type, int lane, const struct ps_req *req, char *buf, size_t len)
+{
+	buf[0] = type;
+	buf[1] = (char)lane;
+	return 2 + (req ? ps_encode(req, buf + 2, len - 2) : 0);
+}
+
+START_TEST(test_helper_lanes)
+{
+	/* The root helper trusts nothing the session sends: every malformed message is refused. */
+	struct config hc = { .mta = CF_MTA_SENDMAIL, .sendmail = "/bin/true" };
+	struct ps_req rel = { CF_MTA_SENDMAIL, PS_RELEASE, 1, { "6B74jldj007446" } };
+	struct ps_job job[PS_LANES + 1];
+	char buf[PS_MSG_MAX + 2], rep[32];
+	int sv[2];
+
+	for (unsigned l = 0; l <= PS_LANES; l++)
+		job[l] = (struct ps_job){ .fd = -1 };
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	/* no such lane: nothing started, nothing to report on */
+	ps_serve(&hc, sv[0], job, buf, helper_msg('R', 0, &rel, buf, sizeof buf), -1);
+	ps_serve(&hc, sv[0], job, buf, helper_msg('R', PS_LANES + 1, &rel, buf, sizeof buf), -1);
+	ps_serve(&hc, sv[0], job, "R", 1, -1);
+	ck_assert_str_eq(helper_report(sv[1], rep, sizeof rep), "none");
+	/* an unknown type, an empty request, a stop for an idle lane */
+	ps_serve(&hc, sv[0], job, buf, helper_msg('X', 1, &rel, buf, sizeof buf), -1);
+	ck_assert_str_eq(helper_report(sv[1], rep, sizeof rep), "S 1 255");
+	ps_serve(&hc, sv[0], job, buf, helper_msg('R', 1, NULL, buf, sizeof buf), -1);
+	ck_assert_str_eq(helper_report(sv[1], rep, sizeof rep), "S 1 255");
+	ps_serve(&hc, sv[0], job, buf, helper_msg('K', 2, NULL, buf, sizeof buf), -1);
+	ck_assert_str_eq(helper_report(sv[1], rep, sizeof rep), "none");
+	/* a lane whose job runs takes no second request, and that job is left alone */
+	job[2].pid = getpid();
+	ps_serve(&hc, sv[0], job, buf, helper_msg('R', 2, &rel, buf, sizeof buf), -1);
+	ck_assert_str_eq(helper_report(sv[1], rep, sizeof rep), "S 2 255");
+	ck_assert_int_eq(job[2].pid, getpid());
+	ck_assert_int_eq(job[2].kill_at, 0);
+	job[2].pid = 0;
+	/* a good request runs on its lane and its end is reported there */
+	ps_serve(&hc, sv[0], job, buf, helper_msg('R', 1, &rel, buf, sizeof buf), -1);
+	ck_assert_int_gt(job[1].pid, 0);
+	for (int i = 0; i < 500 && job[1].pid > 0; i++) {
+		usleep(10000);
+		ps_job_reap(sv[0], &job[1], 1);
+	}
+	ck_assert_int_eq(job[1].pid, 0);
+	ck_assert_str_eq(helper_report(sv[1], rep, sizeof rep), "S 1 0");
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
 START_TEST(test_privsep_refusals)
 {
 	char out[1024];
@@ -523,6 +591,7 @@ Suite *mta_suite(void)
 	tcase_add_test(tc, test_privsep_postfix_argv);
 	tcase_add_test(tc, test_privsep_sendmail_argv);
 	tcase_add_test(tc, test_privsep_refusals);
+	tcase_add_test(tc, test_helper_lanes);
 	tcase_add_test(tc, test_privsep_wire);
 	tcase_add_test(tc, test_rundir_check);
 	tcase_add_test(tc, test_rundir_socket_mode_and_group);
